@@ -1,0 +1,3 @@
+from ingestctl.cli.main import run
+
+run()

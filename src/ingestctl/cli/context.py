@@ -1,0 +1,41 @@
+"""What every command receives: the global options, resolved into Settings on first use."""
+
+from dataclasses import dataclass, field
+
+import typer
+
+from ..config import Settings, resolve
+
+
+@dataclass
+class AppContext:
+    output: str = "table"
+    verbose: int = 0
+    debug: bool = False
+    config: str | None = None
+    profile: str | None = None
+    bootstrap_servers: str | None = None
+    x_props: list[str] = field(default_factory=list)
+    command_config: str | None = None
+    schema_registry: str | None = None
+    connect_url: str | None = None
+    timeout: float | None = None
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = resolve(
+                config=self.config, profile=self.profile,
+                bootstrap_servers=self.bootstrap_servers, x_props=self.x_props,
+                command_config=self.command_config, schema_registry=self.schema_registry,
+                connect_url=self.connect_url, timeout=self.timeout,
+            )
+        return self._settings
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = AppContext()
+    return root.obj

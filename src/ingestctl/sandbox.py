@@ -1,0 +1,447 @@
+"""A local single-node Apache Kafka (KRaft, combined broker + controller) for trying the tool
+and for its tests, run from the broker's jars resolved from Maven Central. No Docker.
+
+Each sandbox is known by its data dir, which holds the broker's storage, its log, its
+configuration and a state file (sandbox.json) naming the processes `start` began, so that
+`stop` ends exactly those and a second `start` on the same dir restarts it with its data.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ClusterError, IngestError, UsageError
+
+DEFAULT_KAFKA_VERSION = "4.3.1"
+DEFAULT_PORT = 9092
+STATE_FILE = "sandbox.json"
+BROKER_MAIN = "kafka.Kafka"
+
+
+class SandboxError(IngestError):
+    """The sandbox could not be set up or started (exit 5: no cluster to talk to)."""
+
+    exit_code = ClusterError.exit_code
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ingestctl"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ingestctl" / "sandbox"
+
+
+@dataclass
+class Status:
+    running: bool
+    data_dir: str
+    bootstrap: str | None = None
+    pid: int | None = None
+    port: int | None = None
+    log: str | None = None
+    kafka_version: str | None = None
+    cluster_id: str | None = None
+    connect_url: str | None = None
+    registry_url: str | None = None
+    started_in_seconds: float | None = None
+    already_running: bool = False
+
+    def as_dict(self) -> dict:
+        out = {
+            "running": self.running, "bootstrap": self.bootstrap, "pid": self.pid,
+            "port": self.port, "data_dir": self.data_dir, "log": self.log,
+            "kafka_version": self.kafka_version, "cluster_id": self.cluster_id,
+        }
+        if self.connect_url:
+            out["connect_url"] = self.connect_url
+        if self.registry_url:
+            out["registry_url"] = self.registry_url
+        if self.started_in_seconds is not None:
+            out["started_in_seconds"] = round(self.started_in_seconds, 2)
+        if self.already_running:
+            out["already_running"] = True
+        return out
+
+
+# --- processes -------------------------------------------------------------------------
+
+def _alive(pid: int | None, marker: str) -> bool:
+    """True when pid is a live (not zombie) process whose command line contains marker."""
+    if not pid:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[0]
+    return state not in ("Z", "X") and marker in cmdline
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _terminate(pid: int, marker: str, grace: float = 30.0) -> None:
+    if not _alive(pid, marker):
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not _alive(pid, marker):
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        _reap(pid)
+        if not _alive(pid, marker):
+            return
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _port_bindable(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+# --- java and the jars -------------------------------------------------------------------
+
+def _java_major(java: str) -> int | None:
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2)) if major == 1 and m.group(2) else major
+
+
+def find_java(min_major: int, purpose: str) -> str:
+    """A java executable of at least min_major: JAVA_HOME, PATH, then the system JVM dir."""
+    candidates = []
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
+    if shutil.which("java"):
+        candidates.append(shutil.which("java"))
+    candidates += sorted(str(p) for p in Path("/usr/lib/jvm").glob("*/bin/java"))
+    for java in candidates:
+        major = _java_major(java)
+        if major and major >= min_major:
+            return java
+    raise SandboxError(
+        f"{purpose} needs Java {min_major} or newer and none was found; install it "
+        f"(e.g. apt-get install openjdk-{max(min_major, 17)}-jre-headless) or set JAVA_HOME."
+    )
+
+
+def _kafka_pom(version: str) -> str:
+    deps = [("org.apache.kafka", "kafka_2.13", version),
+            ("org.apache.kafka", "kafka-tools", version),
+            ("org.apache.kafka", "connect-file", version),
+            ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.25.4")]
+    body = "".join(
+        f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
+        f"<version>{v}</version></dependency>"
+        for g, a, v in deps
+    )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        "<groupId>ingestctl.sandbox</groupId><artifactId>kafka-jars</artifactId>"
+        f"<version>1</version><dependencies>{body}</dependencies></project>"
+    )
+
+
+def resolve_kafka_jars(version: str, progress=lambda msg: None) -> Path:
+    """The broker's runtime jars (and Kafka Connect's), resolved once per version with mvn."""
+    libs = cache_root() / f"kafka-{version}" / "libs"
+    if (libs / ".complete").exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise SandboxError(
+            "resolving the Kafka jars needs Maven (mvn) and it is not installed; install it "
+            "(apt-get install maven) or pass --kafka-home pointing at an unpacked Apache Kafka."
+        )
+    progress(f"resolving Apache Kafka {version} jars from Maven Central (once)…")
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=libs.parent) as tmp:
+        Path(tmp, "pom.xml").write_text(_kafka_pom(version))
+        out_dir = Path(tmp) / "libs"
+        result = subprocess.run(
+            [mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
+             f"-DoutputDirectory={out_dir}"],
+            cwd=tmp, capture_output=True, text=True,
+        )
+        if result.returncode != 0 or not any(out_dir.glob("kafka_2.13-*.jar")):
+            tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+            raise SandboxError(
+                f"mvn could not resolve Apache Kafka {version} ({' / '.join(tail)[:300]}); "
+                "check the version and that Maven Central is reachable."
+            )
+        (out_dir / ".complete").write_text(version)
+        if libs.exists():
+            shutil.rmtree(libs)
+        out_dir.rename(libs)
+    return libs
+
+
+def _classpath(kafka_home: str | None, version: str, progress) -> str:
+    if kafka_home:
+        libs = Path(kafka_home).expanduser() / "libs"
+        if not any(libs.glob("kafka_*.jar")):
+            raise UsageError(
+                f"--kafka-home {kafka_home} is not an unpacked Apache Kafka distribution "
+                "(no libs/kafka_*.jar); unpack one or omit --kafka-home."
+            )
+    else:
+        libs = resolve_kafka_jars(version, progress)
+    return str(libs / "*")
+
+
+# --- state ---------------------------------------------------------------------------------
+
+def _state_path(data_dir: Path) -> Path:
+    return data_dir / STATE_FILE
+
+
+def read_state(data_dir: Path) -> dict:
+    try:
+        return json.loads(_state_path(data_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(data_dir: Path, state: dict) -> None:
+    tmp = _state_path(data_dir).with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, _state_path(data_dir))
+
+
+def status(data_dir: Path | None = None) -> Status:
+    data_dir = Path(data_dir or default_data_dir()).expanduser().resolve()
+    state = read_state(data_dir)
+    running = _alive(state.get("pid"), str(data_dir))
+    result = Status(
+        running=running, data_dir=str(data_dir),
+        bootstrap=f"127.0.0.1:{state['port']}" if state.get("port") else None,
+        pid=state.get("pid") if running else None, port=state.get("port"),
+        log=state.get("log"), kafka_version=state.get("kafka_version"),
+        cluster_id=state.get("cluster_id"),
+    )
+    return result
+
+
+# --- start / stop --------------------------------------------------------------------------
+
+_LOG4J2 = """\
+status = error
+appender.file.type = Console
+appender.file.name = OUT
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.out.ref = OUT
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+"""
+
+
+def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={data_dir / 'kafka-logs'}",
+        "num.partitions=1",
+        "auto.create.topics.enable=false",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=5",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "transaction.state.log.num.partitions=5",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "log.retention.check.interval.ms=10000",
+        "",
+    ])
+
+
+def _wait_ready(bootstrap: str, proc_pid: int, marker: str, log: Path, timeout: float) -> str:
+    """Wait until the broker answers metadata requests; return its cluster id."""
+    from . import kafka
+    from .config import Settings
+
+    deadline = time.monotonic() + timeout
+    host, port = bootstrap.rsplit(":", 1)
+    while time.monotonic() < deadline:
+        if not _alive(proc_pid, marker):
+            raise SandboxError(f"the broker exited during start-up; see its log {log}.")
+        if port_in_use(int(port)):
+            break
+        time.sleep(0.2)
+    else:
+        raise SandboxError(f"the broker did not open {bootstrap} within {timeout:g} s; see {log}.")
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SandboxError(f"the broker at {bootstrap} did not answer in time; see {log}.")
+        try:
+            return kafka.cluster_info(Settings(bootstrap_servers=bootstrap,
+                                               timeout=min(5.0, remaining)))["cluster_id"]
+        except ClusterError:
+            if not _alive(proc_pid, marker):
+                raise SandboxError(
+                    f"the broker exited during start-up; see its log {log}."
+                ) from None
+            time.sleep(0.3)
+
+
+def start(
+    data_dir: Path | None = None,
+    port: int | None = None,
+    kafka_version: str = DEFAULT_KAFKA_VERSION,
+    kafka_home: str | None = None,
+    timeout: float = 90.0,
+    progress=lambda msg: None,
+) -> Status:
+    began = time.monotonic()
+    data_dir = Path(data_dir or default_data_dir()).expanduser().resolve()
+    current = status(data_dir)
+    if current.running:
+        if port and current.port != port:
+            raise UsageError(
+                f"the sandbox in {data_dir} is already running on port {current.port}, not "
+                f"{port}; stop it first or use another --data-dir."
+            )
+        current.already_running = True
+        return current
+    data_dir.mkdir(parents=True, exist_ok=True)
+    state = read_state(data_dir)
+    java = find_java(17, "the Kafka broker")
+    classpath = _classpath(kafka_home or os.environ.get("KAFKA_HOME"), kafka_version, progress)
+
+    port = port or state.get("port") or (DEFAULT_PORT if _port_bindable(DEFAULT_PORT)
+                                         else free_port())
+    if not _port_bindable(port):
+        raise UsageError(f"port {port} on 127.0.0.1 is in use; pass another --port.")
+    controller_port = state.get("controller_port") or free_port()
+    if not _port_bindable(controller_port):
+        raise SandboxError(
+            f"the sandbox's controller port {controller_port} (fixed when {data_dir} was "
+            "formatted) is in use; free it, or use a new --data-dir."
+        )
+    props = data_dir / "server.properties"
+    props.write_text(_server_properties(data_dir, port, controller_port))
+    (data_dir / "log4j2.properties").write_text(_LOG4J2)
+    log = data_dir / "broker.log"
+
+    if not (data_dir / "kafka-logs" / "meta.properties").exists():
+        progress("formatting storage…")
+        uuid_out = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+            capture_output=True, text=True,
+        )
+        cluster_uuid = uuid_out.stdout.strip().splitlines()[-1] if uuid_out.stdout.strip() else ""
+        fmt = subprocess.run(
+            [java, "-cp", classpath,
+             f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
+             "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_uuid,
+             "-c", str(props)],
+            capture_output=True, text=True,
+        )
+        if uuid_out.returncode != 0 or fmt.returncode != 0:
+            detail = (uuid_out.stderr + fmt.stderr + fmt.stdout).strip().splitlines()[-1:]
+            raise SandboxError(f"formatting the broker's storage failed: {' '.join(detail)}")
+
+    progress(f"starting Apache Kafka {kafka_version} on 127.0.0.1:{port}…")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [java, "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+             "-Djava.awt.headless=true",
+             f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
+             f"-Dingestctl.sandbox={data_dir}",
+             "-cp", classpath, BROKER_MAIN, str(props)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=data_dir,
+        )
+    state.update({"pid": proc.pid, "port": port, "controller_port": controller_port,
+                  "log": str(log), "kafka_version": kafka_version, "java": java,
+                  "classpath": classpath})
+    _write_state(data_dir, state)
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        cluster = _wait_ready(bootstrap, proc.pid, str(data_dir), log, timeout)
+    except BaseException:
+        _terminate(proc.pid, str(data_dir))
+        raise
+    state["cluster_id"] = cluster
+    _write_state(data_dir, state)
+    result = status(data_dir)
+    result.started_in_seconds = time.monotonic() - began
+    return result
+
+
+def stop(data_dir: Path | None = None) -> Status:
+    """End every process this data dir's `start` began; the data stays for a restart."""
+    data_dir = Path(data_dir or default_data_dir()).expanduser().resolve()
+    state = read_state(data_dir)
+    if not state:
+        raise UsageError(f"no sandbox in {data_dir}; nothing to stop.")
+    for component in ("registry", "connect"):
+        info = state.get(component) or {}
+        if info.get("pid"):
+            _terminate(info["pid"], str(data_dir))
+            info["pid"] = None
+    if state.get("pid"):
+        _terminate(state["pid"], str(data_dir))
+        state["pid"] = None
+    _write_state(data_dir, state)
+    return status(data_dir)

@@ -1,0 +1,53 @@
+"""Keeping secrets out of everything the tool prints, logs or writes.
+
+Two mechanisms: configuration keys whose values are secret are redacted by name, and every
+secret value seen while loading configuration is registered so that any text leaving the
+process (error messages, log lines, debug tracebacks) can be scrubbed of it.
+"""
+
+import re
+
+REDACTED = "***"
+
+_SECRET_KEY = re.compile(
+    r"(password|passwd|secret|token|jaas|basic[._]auth|credential|api[._-]?key|private|"
+    r"ssl\.key\.pem|ssl_key|keystore\.key|\bkey\.pem)",
+    re.IGNORECASE,
+)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@")
+
+_known_values: set[str] = set()
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
+
+
+def register(value: str | None) -> None:
+    """Remember a secret value so scrub() removes it from any text."""
+    if value and len(value) >= 3:
+        _known_values.add(value)
+
+
+def scrub(text: str) -> str:
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    for value in sorted(_known_values, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text
+
+
+def redact_mapping(data):
+    """A copy of nested dicts/lists with secret-named values and URL passwords redacted."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if is_secret_key(str(key)) and value not in (None, ""):
+                out[key] = REDACTED
+            else:
+                out[key] = redact_mapping(value)
+        return out
+    if isinstance(data, list):
+        return [redact_mapping(v) for v in data]
+    if isinstance(data, str):
+        return scrub(data)
+    return data

@@ -1,0 +1,73 @@
+"""Direct confluent-kafka helpers for setting up test data on the real broker."""
+
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None):
+    client = admin(bootstrap)  # must outlive its futures
+    futures = client.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
+    )
+    futures[name].result(timeout=30)
+
+
+def produce(bootstrap: str, topic: str, records, **conf):
+    """records: iterable of dicts with partition, key, value, timestamp (ms), headers."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **conf})
+    for r in records:
+        producer.produce(
+            topic, key=r.get("key"), value=r.get("value"), partition=r.get("partition", 0),
+            timestamp=r.get("timestamp", 0), headers=r.get("headers"),
+        )
+    assert producer.flush(30) == 0
+
+
+def commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]):
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()],
+                    asynchronous=False)
+    consumer.close()
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    result = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=20)
+    consumer.close()
+    return {tp.partition: tp.offset for tp in result}
+
+
+def read_all(bootstrap: str, topic: str, partitions, isolation: str = "read_committed"):
+    """Every record of the given partitions up to their current end, in order."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-reader",
+                         "enable.auto.commit": False, "isolation.level": isolation})
+    ends = {}
+    for p in partitions:
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=20)
+        ends[p] = high
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    out, done = [], {p for p, e in ends.items() if e == 0}
+    position = {p: 0 for p in partitions}
+    deadline = time.monotonic() + 120
+    while len(done) < len(ends):
+        assert time.monotonic() < deadline, f"reading {topic} did not reach {ends}"
+        for msg in consumer.consume(1000, timeout=1):
+            if msg.error():
+                continue
+            out.append(msg)
+            position[msg.partition()] = msg.offset() + 1
+        for p, end in ends.items():
+            if p not in done:
+                pos = consumer.position([TopicPartition(topic, p)])[0].offset
+                if position[p] >= end or pos >= end:
+                    done.add(p)
+    consumer.close()
+    return out

@@ -1,0 +1,113 @@
+"""CLI conventions every command shares: exit codes, one-line errors, stdout holds only data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import run_process
+
+from ingestctl.errors import ExitCode
+
+PASSWORD = "Zebra-Pass-4417"
+
+
+def test_version_and_help(cli):
+    from ingestctl import __version__
+
+    result = cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"ingestctl {__version__}"
+    result = cli("--help")
+    assert result.code == 0 and "sandbox" in result.stdout
+
+
+def test_help_does_not_import_the_kafka_client():
+    code = ("import sys; from ingestctl.cli.main import main; main(['--help']); "
+            "sys.exit(1 if {'confluent_kafka', 'fastavro'} & set(sys.modules) else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, "importing the CLI pulled in confluent_kafka or fastavro"
+
+
+@pytest.mark.parametrize("args", [
+    ["--bogus"], ["-o", "xml", "config", "show"], ["config", "nope"], ["--timeout", "x"],
+    ["-X", "no-equals-sign", "config", "show"],
+])
+def test_usage_errors_exit_2(cli, args):
+    result = cli(*args)
+    assert result.code == ExitCode.USAGE
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_cluster_exits_5_within_the_timeout():
+    began = time.monotonic()
+    result = run_process("-b", "127.0.0.1:1", "--timeout", "3", "cluster", "info")
+    elapsed = time.monotonic() - began
+    assert result.returncode == ExitCode.CLUSTER
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # one sentence, no librdkafka log lines
+    assert "cannot reach the Kafka cluster at 127.0.0.1:1" in lines[0]
+    # Bounded by the timeout (plus interpreter start-up), not by librdkafka's defaults.
+    assert elapsed < 3 + 5, elapsed
+
+
+def test_invalid_librdkafka_property_is_a_usage_error(kafka_bootstrap):
+    result = run_process("-b", kafka_bootstrap, "-X", "no.such.property=1", "cluster", "info")
+    assert result.returncode == ExitCode.USAGE
+    assert "no.such.property" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cluster_info_json(cli, kafka_bootstrap):
+    result = cli("-b", kafka_bootstrap, "cluster", "info", "-o", "json")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    host, port = kafka_bootstrap.rsplit(":", 1)
+    assert data["brokers"] == [{"id": 1, "host": host, "port": int(port), "rack": None}]
+    assert data["controller"]["id"] == 1
+    assert len(data["cluster_id"]) == 22
+    yaml_out = cli("-b", kafka_bootstrap, "-o", "yaml", "cluster", "info").yaml()
+    assert yaml_out == data
+
+
+def test_internal_error_is_one_line_and_debug_shows_traceback(cli, monkeypatch, kafka_bootstrap):
+    from ingestctl import kafka
+
+    def broken(settings):
+        raise RuntimeError(f"boom with {settings.kafka['sasl.password']}")
+
+    monkeypatch.setattr(kafka, "cluster_info", broken)
+    result = cli("-b", kafka_bootstrap, "-X", f"sasl.password={PASSWORD}", "cluster", "info")
+    assert result.code == ExitCode.INTERNAL
+    assert "rerun with --debug" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert PASSWORD not in result.stderr
+    result = cli("--debug", "-b", kafka_bootstrap, "-X", f"sasl.password={PASSWORD}",
+                 "cluster", "info")
+    assert result.code == ExitCode.INTERNAL
+    assert "Traceback" in result.stderr and "RuntimeError" in result.stderr
+    assert PASSWORD not in result.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingestctl", "-b", "127.0.0.1:1", "--timeout", "60",
+         "cluster", "info"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ},
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert out == "" and "Traceback" not in err
+
+
+def test_json_output_is_exactly_one_document(kafka_bootstrap):
+    result = run_process("-b", kafka_bootstrap, "cluster", "info", "-o", "json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["brokers"]
