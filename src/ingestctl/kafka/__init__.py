@@ -1,4 +1,5 @@
-"""The one module that talks to confluent_kafka (librdkafka).
+"""The one package that talks to confluent_kafka (librdkafka): clients and errors here,
+cluster primitives in its submodules (metadata, groups, records).
 
 Everything else asks this module for clients and results; it builds client configurations
 from Settings, routes librdkafka's logs through Python logging (shown with -v), and turns
@@ -18,8 +19,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from .config import Settings
-from .errors import ClusterError, IngestError, NotFoundError, UsageError
+from ..config import Settings
+from ..errors import ClusterError, IngestError, NotFoundError, UsageError
 
 log = logging.getLogger("ingestctl.librdkafka")
 
@@ -100,10 +101,11 @@ class Admin:
         return self.settings.timeout
 
 
-def new_consumer(settings: Settings, group_id: str | None = None, **overrides):
+def new_consumer(settings: Settings, group_id: str | None = None,
+                 errors: ClientErrors | None = None, **overrides):
     """A consumer that never creates topics, never commits on its own, and reads committed
-    records only. Without a group id it gets a throwaway one it never commits to."""
-    errors = ClientErrors()
+    records only. Without a group id it gets a throwaway one it never commits to. Pass
+    `errors` to collect what librdkafka reports through error_cb."""
     conf = client_config(
         settings, errors,
         **{
@@ -117,17 +119,12 @@ def new_consumer(settings: Settings, group_id: str | None = None, **overrides):
         },
     )
     conf.update(overrides)
-    consumer = _create(Consumer, conf, "the consumer")
-    consumer.ingestctl_errors = errors
-    return consumer
+    return _create(Consumer, conf, "the consumer")
 
 
-def new_producer(settings: Settings, **overrides):
-    errors = ClientErrors()
+def new_producer(settings: Settings, errors: ClientErrors | None = None, **overrides):
     conf = client_config(settings, errors, **overrides)
-    producer = _create(Producer, conf, "the producer")
-    producer.ingestctl_errors = errors
-    return producer
+    return _create(Producer, conf, "the producer")
 
 
 def describe(exc: BaseException, settings: Settings, what: str,

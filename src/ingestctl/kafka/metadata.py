@@ -1,0 +1,119 @@
+"""Topics, partitions, watermarks and configs: each fetched in one batched request."""
+
+from dataclasses import dataclass
+
+from confluent_kafka import IsolationLevel, TopicPartition
+from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType
+
+from ..errors import NotFoundError
+from . import Admin
+
+TP = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class PartitionMeta:
+    partition: int
+    leader: int
+    replicas: list[int]
+    isr: list[int]
+
+
+@dataclass(frozen=True)
+class TopicMeta:
+    name: str
+    partitions: dict[int, PartitionMeta]
+    internal: bool
+
+
+def list_topics(admin: Admin) -> dict[str, TopicMeta]:
+    """Every topic the principal may see, with partition leaders, replicas and ISR."""
+    try:
+        md = admin.client.list_topics(timeout=admin.timeout)
+    except Exception as exc:  # KafkaException: translated with the client's collected errors
+        from . import describe
+
+        admin.client.poll(0)
+        raise describe(exc, admin.settings, "listing topics", admin.errors) from None
+    topics = {}
+    for name, t in md.topics.items():
+        if t.error is not None:
+            continue
+        topics[name] = TopicMeta(
+            name=name,
+            partitions={
+                p.id: PartitionMeta(p.id, p.leader, list(p.replicas), list(p.isrs))
+                for p in t.partitions.values()
+            },
+            internal=name.startswith("__"),
+        )
+    return topics
+
+
+def topics(admin: Admin, names: list[str]) -> dict[str, TopicMeta]:
+    """Metadata of the named topics; NotFoundError naming every missing one."""
+    known = list_topics(admin)
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise NotFoundError(
+            f"topic {', '.join(missing)} does not exist on {admin.settings.bootstrap_servers}; "
+            "check the name with `ingestctl topics list`."
+        )
+    return {n: known[n] for n in names}
+
+
+@dataclass(frozen=True)
+class OffsetInfo:
+    offset: int
+    timestamp: int  # -1 when the broker gives none
+
+
+def list_offsets(admin: Admin, specs: dict[TP, object], read_committed: bool = True,
+                 what: str = "listing offsets") -> dict[TP, OffsetInfo]:
+    """One ListOffsets request for many partitions. A spec is 'earliest', 'latest',
+    'max_timestamp' or an int timestamp (ms): the first offset whose timestamp is at or after
+    it, or -1 when there is none (the result then holds offset -1)."""
+    if not specs:
+        return {}
+    request = {}
+    for (topic, partition), spec in specs.items():
+        if spec == "earliest":
+            offset_spec = OffsetSpec.earliest()
+        elif spec == "latest":
+            offset_spec = OffsetSpec.latest()
+        elif spec == "max_timestamp":
+            offset_spec = OffsetSpec.max_timestamp()
+        else:
+            offset_spec = OffsetSpec.for_timestamp(int(spec))
+        request[TopicPartition(topic, partition)] = offset_spec
+    isolation = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
+    futures = admin.client.list_offsets(request, isolation_level=isolation,
+                                        request_timeout=admin.timeout)
+    result = {}
+    for tp, future in futures.items():
+        info = admin.result(future, what)
+        result[(tp.topic, tp.partition)] = OffsetInfo(info.offset, info.timestamp)
+    return result
+
+
+def watermarks(admin: Admin, tps: list[TP], read_committed: bool = True
+               ) -> dict[TP, tuple[int, int]]:
+    """(log-start, end) per partition in two batched requests. With read_committed the end
+    is the last stable offset; otherwise the high watermark."""
+    earliest = list_offsets(admin, {tp: "earliest" for tp in tps}, read_committed)
+    latest = list_offsets(admin, {tp: "latest" for tp in tps}, read_committed)
+    return {tp: (earliest[tp].offset, latest[tp].offset) for tp in tps}
+
+
+def topic_configs(admin: Admin, names: list[str]) -> dict[str, dict[str, str]]:
+    """Every topic's effective configs, in one DescribeConfigs request."""
+    if not names:
+        return {}
+    futures = admin.client.describe_configs(
+        [ConfigResource(ResourceType.TOPIC, n) for n in names], request_timeout=admin.timeout
+    )
+    out = {}
+    for resource, future in futures.items():
+        entries = admin.result(future, f"describing the configs of {resource.name}")
+        out[resource.name] = {k: e.value for k, e in entries.items()}
+    return out

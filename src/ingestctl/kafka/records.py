@@ -1,0 +1,114 @@
+"""Reading records by position: the first record at or after an offset and the last record
+before one (control records of transactions occupy offsets but are never returned, so both
+scan rather than assume offset ± 1 holds a record), and bounded reads for peeking."""
+
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, TopicPartition
+
+from ..config import Settings
+from ..errors import ClusterError
+from . import describe, new_consumer
+
+TP = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+def _record(msg) -> Record:
+    return Record(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key(),
+                  msg.value(), list(msg.headers() or []))
+
+
+def read_ranges(settings: Settings, ranges: dict[TP, tuple[int, int]],
+                limit_per_partition: int | None = None) -> dict[TP, list[Record]]:
+    """Records with start <= offset < end for each partition (read_committed), reading all
+    partitions through one consumer. Stops per partition at its end offset, not on a timeout;
+    the settings' timeout bounds a stall."""
+    wanted = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
+    out: dict[TP, list[Record]] = {tp: [] for tp in ranges}
+    if not wanted:
+        return out
+    consumer = new_consumer(settings)
+    try:
+        consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _) in wanted.items()])
+        pending = set(wanted)
+        last_progress = time.monotonic()
+        while pending:
+            msgs = consumer.consume(1000, timeout=0.2)
+            for msg in msgs:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise describe(err, settings, "reading records")
+                tp = (msg.topic(), msg.partition())
+                if tp not in pending:
+                    continue
+                end = wanted[tp][1]
+                if msg.offset() < end:
+                    out[tp].append(_record(msg))
+                if msg.offset() + 1 >= end or (
+                        limit_per_partition and len(out[tp]) >= limit_per_partition):
+                    pending.discard(tp)
+                    consumer.pause([TopicPartition(*tp)])
+            if msgs:
+                last_progress = time.monotonic()
+            # Control records (transaction markers) are skipped silently: the position tells
+            # us the partition has nothing more below its end.
+            if pending:
+                positions = consumer.position([TopicPartition(*tp) for tp in pending])
+                for tp in positions:
+                    if tp.offset >= 0 and tp.offset >= wanted[(tp.topic, tp.partition)][1]:
+                        pending.discard((tp.topic, tp.partition))
+            if pending and time.monotonic() - last_progress > settings.timeout:
+                names = ", ".join(f"{t}[{p}]" for t, p in sorted(pending)[:5])
+                raise ClusterError(
+                    f"reading records stalled for {settings.timeout:g} s on {names}; "
+                    "check that the brokers are up (or raise --timeout)."
+                )
+    finally:
+        consumer.close()
+    return out
+
+
+def first_records_from(settings: Settings, starts: dict[TP, int], ends: dict[TP, int]
+                       ) -> dict[TP, Record | None]:
+    """The first record at or after each start offset, below the partition's end."""
+    ranges = {tp: (start, ends[tp]) for tp, start in starts.items()}
+    read = read_ranges(settings, ranges, limit_per_partition=1)
+    return {tp: (records[0] if records else None) for tp, records in read.items()}
+
+
+def last_records_before(settings: Settings, befores: dict[TP, int], log_starts: dict[TP, int]
+                        ) -> dict[TP, Record | None]:
+    """The last record below each offset, at or above log-start. Widens the look-back window
+    only for partitions where control records hid every record in it."""
+    result: dict[TP, Record | None] = {}
+    span = 1
+    pending = {tp: b for tp, b in befores.items() if b > log_starts[tp]}
+    result.update({tp: None for tp in befores if tp not in pending})
+    while pending:
+        ranges = {tp: (max(log_starts[tp], b - span), b) for tp, b in pending.items()}
+        read = read_ranges(settings, ranges)
+        next_pending = {}
+        for tp, records in read.items():
+            if records:
+                result[tp] = records[-1]
+            elif ranges[tp][0] <= log_starts[tp] or span >= 4096:
+                result[tp] = None
+            else:
+                next_pending[tp] = pending[tp]
+        pending = next_pending
+        span *= 8
+    return result
