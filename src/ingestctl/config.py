@@ -43,6 +43,7 @@ class Settings:
     replay_rate: float | None = None
     replay_max_records_per_sec: float | None = None
     timeout: float = DEFAULT_TIMEOUT
+    verbose: int = 0
     profile: str | None = None
     config_file: Path | None = None
     sources: dict[str, str] = field(default_factory=dict)

@@ -4,10 +4,11 @@ Each raises UsageError naming the argument, so a bad value exits 2 with one sent
 """
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from .errors import UsageError
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*(?:/s)?\s*$", re.IGNORECASE)
@@ -41,7 +42,7 @@ def parse_time_ms(text: str, arg: str = "time") -> int:
             f"{arg}: '{text}' is not a time; use ISO-8601 with an offset or Z "
             "(2026-11-26T02:10:00Z) or epoch milliseconds."
         )
-    return int(parsed.timestamp() * 1000)
+    return (parsed - _EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_rate(text: str, arg: str = "--rate") -> float:

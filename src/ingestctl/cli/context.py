@@ -31,6 +31,7 @@ class AppContext:
                 command_config=self.command_config, schema_registry=self.schema_registry,
                 connect_url=self.connect_url, timeout=self.timeout,
             )
+            self._settings.verbose = self.verbose
         return self._settings
 
 

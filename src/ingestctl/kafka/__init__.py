@@ -67,6 +67,8 @@ def client_config(settings: Settings, errors: ClientErrors | None = None, **over
         "socket.connection.setup.timeout.ms": int(max(1000, settings.timeout * 1000)),
         "logger": log,
     }
+    if settings.verbose >= 2:
+        conf["debug"] = "generic,broker,security"
     conf.update(settings.kafka)
     if errors is not None:
         conf["error_cb"] = errors
@@ -94,7 +96,10 @@ class Admin:
         self.client = _create(AdminClient, client_config(settings, self.errors), "the admin client")
 
     def result(self, future, what: str):
-        return wait(future, self.settings, what, self.errors, self.client)
+        try:
+            return wait(future, self.settings, what, self.errors, self.client)
+        finally:
+            self.client.poll(0)  # forwards librdkafka's queued log lines (shown with -v)
 
     @property
     def timeout(self) -> float:
