@@ -42,8 +42,9 @@ def _configure_logging(verbose: int) -> None:
     root = logging.getLogger("ingestctl")
     root.handlers[:] = [handler]
     root.propagate = False
-    root.setLevel(logging.WARNING if verbose == 0 else logging.INFO if verbose == 1
-                  else logging.DEBUG)
+    root.setLevel(
+        logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    )
     # librdkafka's own log lines are noise at 3 a.m. unless asked for with -v.
     logging.getLogger("ingestctl.librdkafka").setLevel(
         logging.CRITICAL + 1 if verbose == 0 else logging.DEBUG
@@ -59,40 +60,102 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    profile: Annotated[str | None, typer.Option("--profile", "-p", envvar="INGESTCTL_PROFILE",
-                                                help="Profile from the config file.")] = None,
-    config: Annotated[str | None, typer.Option("--config", envvar="INGESTCTL_CONFIG",
-                                               help="Config file (YAML with profiles).")] = None,
-    bootstrap_servers: Annotated[str | None, typer.Option(
-        "--bootstrap-servers", "-b", envvar="INGESTCTL_BOOTSTRAP_SERVERS",
-        help="Kafka bootstrap servers, host:port[,host:port].")] = None,
-    x_props: Annotated[list[str] | None, typer.Option(
-        "-X", help="Any librdkafka property as key=value (repeatable).")] = None,
-    command_config: Annotated[str | None, typer.Option(
-        "--command-config", help="Java-style client.properties file.")] = None,
-    schema_registry: Annotated[str | None, typer.Option(
-        "--schema-registry", help="Schema registry URL.")] = None,
-    connect_url: Annotated[str | None, typer.Option(
-        "--connect-url", help="Kafka Connect REST URL.")] = None,
-    output: Annotated[str, typer.Option(
-        "--output", "-o", envvar="INGESTCTL_OUTPUT", help="table, json or yaml.")] = "table",
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
-                                         help="More detail on stderr (-vv for debug).")] = 0,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            envvar="INGESTCTL_PROFILE",
+            metavar="NAME",
+            help="Profile from the config file.",
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            envvar="INGESTCTL_CONFIG",
+            metavar="FILE",
+            help="Config file (YAML with profiles).",
+        ),
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap-servers",
+            "-b",
+            envvar="INGESTCTL_BOOTSTRAP_SERVERS",
+            metavar="SERVERS",
+            help="Kafka bootstrap servers, host:port[,host:port].",
+        ),
+    ] = None,
+    x_props: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-X", metavar="KEY=VALUE", help="Any librdkafka property as key=value (repeatable)."
+        ),
+    ] = None,
+    command_config: Annotated[
+        str | None,
+        typer.Option("--command-config", metavar="FILE", help="Java-style client.properties file."),
+    ] = None,
+    schema_registry: Annotated[
+        str | None, typer.Option("--schema-registry", metavar="URL", help="Schema registry URL.")
+    ] = None,
+    connect_url: Annotated[
+        str | None, typer.Option("--connect-url", metavar="URL", help="Kafka Connect REST URL.")
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="INGESTCTL_OUTPUT",
+            metavar="FORMAT",
+            help="table, json or yaml.",
+        ),
+    ] = "table",
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            show_default=False,
+            help="More detail on stderr (-vv for debug).",
+        ),
+    ] = 0,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    timeout: Annotated[float | None, typer.Option(
-        "--timeout", help="Seconds to wait for the cluster (default 10).")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout", metavar="SECONDS", help="Seconds to wait for the cluster (default 10)."
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     if output not in _OUTPUTS:
-        raise typer.BadParameter(f"'{output}' is not one of table, json, yaml.",
-                                 param_hint="--output")
+        raise typer.BadParameter(
+            f"'{output}' is not one of table, json, yaml.", param_hint="--output"
+        )
     _configure_logging(verbose)
     ctx.obj = AppContext(
-        output=output, verbose=verbose, debug=debug, config=config, profile=profile,
-        bootstrap_servers=bootstrap_servers, x_props=list(x_props or []),
-        command_config=command_config, schema_registry=schema_registry,
-        connect_url=connect_url, timeout=timeout,
+        output=output,
+        verbose=verbose,
+        debug=debug,
+        config=config,
+        profile=profile,
+        bootstrap_servers=bootstrap_servers,
+        x_props=list(x_props or []),
+        command_config=command_config,
+        schema_registry=schema_registry,
+        connect_url=connect_url,
+        timeout=timeout,
     )
     _state["debug"] = debug
 
@@ -150,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line, and the traceback only when asked for
         if _state["debug"]:
             sys.stderr.write(secrets.scrub(traceback.format_exc()))
-        _error(f"internal error: {exc.__class__.__name__}: {exc}. This is a bug; rerun with "
-               "--debug for the traceback.")
+        _error(
+            f"internal error: {exc.__class__.__name__}: {exc}. This is a bug; rerun with "
+            "--debug for the traceback."
+        )
         return ExitCode.INTERNAL
 
 
