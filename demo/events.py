@@ -1,0 +1,91 @@
+"""Realistic API-ingestion events for the demo: payment authorizations arriving through an
+ingestion API over the last three hours, and a warehouse sink that stopped at an outage.
+
+Setup code of the demo, not of the tool: it talks to Kafka directly, as the producing service
+and the sink would.
+"""
+
+import json
+import random
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+TENANTS = ["acme", "globex", "initech", "umbrella", "hooli"]
+CURRENCIES = ["EUR", "USD", "GBP"]
+
+
+def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    new = [NewTopic(name, num_partitions=parts, replication_factor=1)
+           for name, parts in topics.items() if name not in existing]
+    for future in admin.create_topics(new).values() if new else []:
+        future.result(timeout=30)
+
+
+def produce_events(bootstrap: str, topic: str, count: int, hours: float = 3.0,
+                   seed: int = 7, encode=None) -> tuple[int, int]:
+    """`count` events spread evenly over the last `hours`; returns (first, last) timestamps.
+    `encode(event)` turns an event into the value's bytes (JSON unless given)."""
+    rng = random.Random(seed)
+    now_ms = int(time.time() * 1000)
+    start_ms = now_ms - int(hours * 3_600_000)
+    step = (now_ms - start_ms) / count
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                         "partitioner": "murmur2_random"})
+    for i in range(count):
+        account = f"acct-{rng.randint(1, 400):04d}"
+        ts = start_ms + int(i * step)
+        event = {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+            "account_id": account,
+            "amount_minor": rng.randint(100, 250_000),
+            "currency": rng.choice(CURRENCIES),
+            "status": "AUTHORIZED",
+            "received_at": ts,
+        }
+        value = encode(event) if encode else json.dumps(event).encode()
+        producer.produce(topic, key=account.encode(), value=value, timestamp=ts, headers=[
+            ("tenant", rng.choice(TENANTS).encode()),
+            ("idempotency-key", event["event_id"].encode()),
+            ("producer", b"ingest-api/2.14.1"),
+            ("schema-version", b"3"),
+        ])
+        if i % 1000 == 0:
+            producer.poll(0)
+    producer.flush(30)
+    return start_ms, start_ms + int((count - 1) * step)
+
+
+def run_sink_until(bootstrap: str, topic: str, group: str, stop_at_ms: int) -> int:
+    """Consume as the warehouse sink does, committing as it goes, and stop at the first
+    record at or after `stop_at_ms` (the outage). Returns how many records it consumed."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    partitions = sorted(metadata.partitions)
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions}
+    stopped, consumed, positions = set(), 0, {p: 0 for p in partitions}
+    while len(stopped) < len(partitions):
+        for msg in consumer.consume(500, timeout=1):
+            p = msg.partition()
+            if msg.error() or p in stopped:
+                continue
+            if msg.timestamp()[1] >= stop_at_ms:
+                stopped.add(p)
+                consumer.pause([TopicPartition(topic, p)])
+                continue
+            consumed += 1
+            positions[p] = msg.offset() + 1
+        for p in partitions:
+            if positions[p] >= ends[p]:
+                stopped.add(p)
+    consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in positions.items()],
+                    asynchronous=False)
+    consumer.close()
+    return consumed
