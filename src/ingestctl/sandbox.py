@@ -4,6 +4,12 @@ and for its tests, run from the broker's jars resolved from Maven Central. No Do
 Each sandbox is known by its data dir, which holds the broker's storage, its log, its
 configuration and a state file (sandbox.json) naming the processes `start` began, so that
 `stop` ends exactly those and a second `start` on the same dir restarts it with its data.
+
+On request it also runs, beside the broker, an Apicurio Registry (Confluent-compatible schema
+registry API, in-memory storage) and a one-worker Kafka Connect cluster in distributed mode
+(its connectors and offsets live in the broker, so they survive a restart). Every process
+carries -Dingestctl.sandbox=<data dir> on its command line: that, with the pid in the state
+file, is how status and stop recognise it.
 """
 
 import json
@@ -13,9 +19,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ClusterError, IngestError, UsageError
@@ -24,6 +33,12 @@ DEFAULT_KAFKA_VERSION = "4.3.1"
 DEFAULT_PORT = 9092
 STATE_FILE = "sandbox.json"
 BROKER_MAIN = "kafka.Kafka"
+CONNECT_MAIN = "org.apache.kafka.connect.cli.ConnectDistributed"
+DEFAULT_CONNECT_PORT = 8083
+DEFAULT_REGISTRY_VERSION = "3.3.3"
+DEFAULT_REGISTRY_PORT = 8081
+CCOMPAT_PATH = "/apis/ccompat/v7"
+COMPONENTS = {"registry": "the Apicurio Registry", "connect": "the Kafka Connect worker"}
 
 
 class SandboxError(IngestError):
@@ -53,9 +68,13 @@ class Status:
     kafka_version: str | None = None
     cluster_id: str | None = None
     connect_url: str | None = None
+    connect_log: str | None = None
     registry_url: str | None = None
+    registry_log: str | None = None
     started_in_seconds: float | None = None
     already_running: bool = False
+    # component -> seconds from its launch until it answered, for those this start began
+    started: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         out = {
@@ -65,10 +84,16 @@ class Status:
         }
         if self.connect_url:
             out["connect_url"] = self.connect_url
+            out["connect_log"] = self.connect_log
         if self.registry_url:
             out["registry_url"] = self.registry_url
+            out["registry_log"] = self.registry_log
         if self.started_in_seconds is not None:
             out["started_in_seconds"] = round(self.started_in_seconds, 2)
+        if self.started:
+            out["components_started_in_seconds"] = {
+                name: round(seconds, 2) for name, seconds in self.started.items()
+            }
         if self.already_running:
             out["already_running"] = True
         return out
@@ -238,6 +263,53 @@ def _classpath(kafka_home: str | None, version: str, progress) -> str:
     return str(libs / "*")
 
 
+def registry_artifact(version: str) -> str:
+    return f"io.apicurio:apicurio-registry-app:{version}:tar.gz:all"
+
+
+def resolve_registry_app(version: str, progress=lambda msg: None) -> Path:
+    """The unpacked Apicurio Registry app (quarkus-run.jar and its libs), fetched once with mvn.
+
+    Maven Central serves the prebuilt app only as a tar.gz with classifier `all`."""
+    home = cache_root() / f"apicurio-registry-{version}"
+    if (home / ".complete").exists():
+        return home
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise SandboxError(
+            "fetching the Apicurio Registry needs Maven (mvn) and it is not installed; install "
+            "it (apt-get install maven)."
+        )
+    progress(f"fetching Apicurio Registry {version} (about 150 MB) from Maven Central (once)…")
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=home.parent) as tmp:
+        result = subprocess.run(
+            [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={registry_artifact(version)}",
+             f"-DoutputDirectory={tmp}"],
+            cwd=tmp, capture_output=True, text=True,
+        )
+        archives = list(Path(tmp).glob("*.tar.gz"))
+        if result.returncode != 0 or not archives:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
+            raise SandboxError(
+                f"mvn could not fetch {registry_artifact(version)} ({' / '.join(tail)[:300]}); "
+                "check the version and that Maven Central is reachable."
+            )
+        app = Path(tmp) / "app"
+        with tarfile.open(archives[0]) as archive:
+            archive.extractall(app, filter="data")
+        if not (app / "quarkus-run.jar").is_file():
+            raise SandboxError(
+                f"{archives[0].name} holds no quarkus-run.jar; it is not the Apicurio Registry "
+                "app this sandbox knows how to run."
+            )
+        (app / ".complete").write_text(version)
+        if home.exists():
+            shutil.rmtree(home)
+        app.rename(home)
+    return home
+
+
 # --- state ---------------------------------------------------------------------------------
 
 def _state_path(data_dir: Path) -> Path:
@@ -268,7 +340,18 @@ def status(data_dir: Path | None = None) -> Status:
         log=state.get("log"), kafka_version=state.get("kafka_version"),
         cluster_id=state.get("cluster_id"),
     )
+    registry = _running_component(state, "registry", data_dir)
+    if registry:
+        result.registry_url, result.registry_log = registry["url"], registry["log"]
+    connect = _running_component(state, "connect", data_dir)
+    if connect:
+        result.connect_url, result.connect_log = connect["url"], connect["log"]
     return result
+
+
+def _running_component(state: dict, name: str, data_dir: Path) -> dict | None:
+    info = state.get(name) or {}
+    return info if _alive(info.get("pid"), str(data_dir)) else None
 
 
 # --- start / stop --------------------------------------------------------------------------
@@ -351,18 +434,48 @@ def start(
     kafka_home: str | None = None,
     timeout: float = 90.0,
     progress=lambda msg: None,
+    *,
+    with_registry: bool = False,
+    registry_port: int | None = None,
+    with_connect: bool = False,
+    connect_port: int | None = None,
 ) -> Status:
+    """Start the sandbox's broker unless it runs, then each requested component that does not
+    run yet; return once every one of them answers."""
     began = time.monotonic()
     data_dir = Path(data_dir or default_data_dir()).expanduser().resolve()
     current = status(data_dir)
-    if current.running:
-        if port and current.port != port:
+    if current.running and port and current.port != port:
+        raise UsageError(
+            f"the sandbox in {data_dir} is already running on port {current.port}, not "
+            f"{port}; stop it first or use another --data-dir."
+        )
+    state = read_state(data_dir)
+    for name, wanted, asked_port in (("registry", with_registry, registry_port),
+                                     ("connect", with_connect, connect_port)):
+        running = _running_component(state, name, data_dir)
+        if wanted and running and asked_port and running["port"] != asked_port:
             raise UsageError(
-                f"the sandbox in {data_dir} is already running on port {current.port}, not "
-                f"{port}; stop it first or use another --data-dir."
+                f"{COMPONENTS[name]} of the sandbox in {data_dir} is already running on port "
+                f"{running['port']}, not {asked_port}; stop the sandbox first or use another "
+                "--data-dir."
             )
-        current.already_running = True
-        return current
+    if not current.running:
+        _start_broker(data_dir, port, kafka_version, kafka_home, timeout, progress)
+    started = _start_components(
+        data_dir, timeout, progress,
+        registry_port=registry_port if with_registry else None, with_registry=with_registry,
+        connect_port=connect_port if with_connect else None, with_connect=with_connect,
+    )
+    result = status(data_dir)
+    result.already_running = current.running
+    result.started = started
+    result.started_in_seconds = time.monotonic() - began
+    return result
+
+
+def _start_broker(data_dir: Path, port: int | None, kafka_version: str, kafka_home: str | None,
+                  timeout: float, progress) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     state = read_state(data_dir)
     java = find_java(17, "the Kafka broker")
@@ -402,31 +515,181 @@ def start(
             raise SandboxError(f"formatting the broker's storage failed: {' '.join(detail)}")
 
     progress(f"starting Apache Kafka {kafka_version} on 127.0.0.1:{port}…")
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [java, "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-             "-Djava.awt.headless=true",
-             f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
-             f"-Dingestctl.sandbox={data_dir}",
-             "-cp", classpath, BROKER_MAIN, str(props)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=data_dir,
-        )
-    state.update({"pid": proc.pid, "port": port, "controller_port": controller_port,
+    pid = _launch(
+        [java, "-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+         "-Djava.awt.headless=true",
+         f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
+         f"-Dingestctl.sandbox={data_dir}",
+         "-cp", classpath, BROKER_MAIN, str(props)],
+        data_dir, log,
+    )
+    state.update({"pid": pid, "port": port, "controller_port": controller_port,
                   "log": str(log), "kafka_version": kafka_version, "java": java,
                   "classpath": classpath})
     _write_state(data_dir, state)
     bootstrap = f"127.0.0.1:{port}"
     try:
-        cluster = _wait_ready(bootstrap, proc.pid, str(data_dir), log, timeout)
+        cluster = _wait_ready(bootstrap, pid, str(data_dir), log, timeout)
     except BaseException:
-        _terminate(proc.pid, str(data_dir))
+        _terminate(pid, str(data_dir))
         raise
     state["cluster_id"] = cluster
     _write_state(data_dir, state)
-    result = status(data_dir)
-    result.started_in_seconds = time.monotonic() - began
-    return result
+
+
+def _launch(argv: list[str], data_dir: Path, log: Path) -> int:
+    """A process in its own session (so stop can end its whole group), output to its log."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=data_dir)
+    return proc.pid
+
+
+# --- registry and Connect ------------------------------------------------------------------
+
+_CONNECT_LOG4J2 = _LOG4J2 + """\
+logger.connect.name = org.apache.kafka.connect
+logger.connect.level = INFO
+logger.reflections.name = org.reflections
+logger.reflections.level = ERROR
+logger.jetty.name = org.eclipse.jetty
+logger.jetty.level = WARN
+"""
+
+
+def _connect_properties(bootstrap: str, port: int) -> str:
+    return "\n".join([
+        f"bootstrap.servers={bootstrap}",
+        "group.id=ingestctl-sandbox-connect",
+        "key.converter=org.apache.kafka.connect.storage.StringConverter",
+        "value.converter=org.apache.kafka.connect.storage.StringConverter",
+        "config.storage.topic=connect-configs",
+        "offset.storage.topic=connect-offsets",
+        "status.storage.topic=connect-status",
+        "config.storage.replication.factor=1",
+        "offset.storage.replication.factor=1",
+        "status.storage.replication.factor=1",
+        "offset.storage.partitions=1",
+        "status.storage.partitions=1",
+        # Sink offsets reach the connector's group at this interval (default 60 s): a
+        # checkpoint taken a moment after records were delivered must see them.
+        "offset.flush.interval.ms=1000",
+        f"listeners=http://127.0.0.1:{port}",
+        "rest.advertised.host.name=127.0.0.1",
+        f"rest.advertised.port={port}",
+        # The file connectors are on the worker's classpath; no plugin.path to scan.
+        "plugin.discovery=only_scan",
+        # One worker: a restarted worker takes its connectors back at once, not after 5 min.
+        "scheduled.rebalance.max.delay.ms=0",
+        "",
+    ])
+
+
+def _component_port(asked: int | None, previous: int | None, default: int, option: str) -> int:
+    """The asked port (which must be free), else the one used before, else the default, else
+    any free one: a restarted sandbox keeps its URLs when it can."""
+    if asked:
+        if not _port_bindable(asked):
+            raise UsageError(f"port {asked} on 127.0.0.1 is in use; pass another {option}.")
+        return asked
+    for candidate in (previous, default):
+        if candidate and _port_bindable(candidate):
+            return candidate
+    return free_port()
+
+
+def _launch_registry(data_dir: Path, state: dict, asked_port: int | None, progress) -> dict:
+    java = find_java(21, "the Apicurio Registry")
+    home = resolve_registry_app(DEFAULT_REGISTRY_VERSION, progress)
+    previous = state.get("registry") or {}
+    port = _component_port(asked_port, previous.get("port"), DEFAULT_REGISTRY_PORT,
+                           "--registry-port")
+    management_port = free_port()
+    log = data_dir / "registry.log"
+    url = f"http://127.0.0.1:{port}{CCOMPAT_PATH}"
+    progress(f"starting Apicurio Registry {DEFAULT_REGISTRY_VERSION} on 127.0.0.1:{port}…")
+    pid = _launch(
+        [java, "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+         "-Djava.awt.headless=true", f"-Dingestctl.sandbox={data_dir}",
+         # Quarkus binds both ports to every interface unless told otherwise.
+         "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={port}",
+         "-Dquarkus.management.host=127.0.0.1", f"-Dquarkus.management.port={management_port}",
+         "-jar", str(home / "quarkus-run.jar")],
+        data_dir, log,
+    )
+    return {"pid": pid, "port": port, "management_port": management_port, "url": url,
+            "log": str(log), "version": DEFAULT_REGISTRY_VERSION, "probe": f"{url}/subjects"}
+
+
+def _launch_connect(data_dir: Path, state: dict, asked_port: int | None, progress) -> dict:
+    java = state.get("java") or find_java(17, "the Kafka Connect worker")
+    previous = state.get("connect") or {}
+    port = _component_port(asked_port, previous.get("port"), DEFAULT_CONNECT_PORT,
+                           "--connect-port")
+    props = data_dir / "connect.properties"
+    props.write_text(_connect_properties(f"127.0.0.1:{state['port']}", port))
+    (data_dir / "connect-log4j2.properties").write_text(_CONNECT_LOG4J2)
+    log = data_dir / "connect.log"
+    url = f"http://127.0.0.1:{port}"
+    progress(f"starting Kafka Connect {state.get('kafka_version', '')} on 127.0.0.1:{port}…")
+    pid = _launch(
+        [java, "-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+         "-Djava.awt.headless=true",
+         f"-Dlog4j2.configurationFile={data_dir / 'connect-log4j2.properties'}",
+         f"-Dingestctl.sandbox={data_dir}",
+         "-cp", state["classpath"], CONNECT_MAIN, str(props)],
+        data_dir, log,
+    )
+    return {"pid": pid, "port": port, "url": url, "log": str(log),
+            "probe": f"{url}/connectors"}
+
+
+def _start_components(data_dir: Path, timeout: float, progress, *, with_registry: bool,
+                      registry_port: int | None, with_connect: bool,
+                      connect_port: int | None) -> dict[str, float]:
+    """Launch the requested components that do not run yet, side by side, and wait until each
+    answers over HTTP. Returns how long each took."""
+    state = read_state(data_dir)
+    launched: dict[str, tuple[dict, float]] = {}
+    try:
+        for name, wanted, asked_port, launch in (
+            ("registry", with_registry, registry_port, _launch_registry),
+            ("connect", with_connect, connect_port, _launch_connect),
+        ):
+            if not wanted or _running_component(state, name, data_dir):
+                continue
+            info = launch(data_dir, state, asked_port, progress)
+            launched[name] = (info, time.monotonic())
+            state[name] = info
+            _write_state(data_dir, state)
+        took = {}
+        for name, (info, began) in launched.items():
+            _wait_http(info["probe"], info["pid"], data_dir, COMPONENTS[name], info["log"],
+                       began + timeout)
+            took[name] = time.monotonic() - began
+        return took
+    except BaseException:
+        for info, _ in launched.values():
+            _terminate(info["pid"], str(data_dir))
+        raise
+
+
+def _wait_http(url: str, pid: int, data_dir: Path, what: str, log: str,
+               deadline: float) -> None:
+    # Loopback only: never through a proxy from the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    while True:
+        if not _alive(pid, str(data_dir)):
+            raise SandboxError(f"{what} exited during start-up; see its log {log}.")
+        try:
+            with opener.open(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() >= deadline:
+            raise SandboxError(f"{what} did not answer at {url} in time; see its log {log}.")
+        time.sleep(0.2)
 
 
 def stop(data_dir: Path | None = None) -> Status:

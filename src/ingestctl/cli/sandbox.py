@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from .. import sandbox
+from ..errors import UsageError
 from .context import app_context
 from .render import emit, key_values, note
 
@@ -19,8 +20,14 @@ DataDir = Annotated[Path | None, typer.Option(
 
 
 def _show(output: str, status: sandbox.Status) -> None:
-    emit(output, status.as_dict(),
-         lambda d: [key_values(None, [(k, v) for k, v in d.items() if v is not None])])
+    def pairs(data: dict):
+        for key, value in data.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v}" for k, v in value.items())
+            if value is not None:
+                yield key, value
+
+    emit(output, status.as_dict(), lambda d: [key_values(None, pairs(d))])
 
 
 @app.command("start")
@@ -35,18 +42,44 @@ def start(
     kafka_home: Annotated[str | None, typer.Option(
         "--kafka-home", envvar="KAFKA_HOME",
         help="Use an unpacked Apache Kafka distribution instead of Maven jars.")] = None,
+    with_registry: Annotated[bool, typer.Option(
+        "--with-registry",
+        help="Also run an Apicurio Registry (Confluent-compatible API; needs Java 21+).")
+    ] = False,
+    registry_port: Annotated[int | None, typer.Option(
+        "--registry-port", help="Registry port on 127.0.0.1 (default 8081, or a free one).")
+    ] = None,
+    with_connect: Annotated[bool, typer.Option(
+        "--with-connect", help="Also run a one-worker Kafka Connect cluster.")] = False,
+    connect_port: Annotated[int | None, typer.Option(
+        "--connect-port", help="Connect REST port on 127.0.0.1 (default 8083, or a free one).")
+    ] = None,
 ) -> None:
-    """Start (or restart, keeping its data) a sandbox broker and wait until it answers."""
+    """Start (or restart, keeping its data) a sandbox broker, and the schema registry or Kafka
+    Connect when asked, and wait until each answers. On a running sandbox, starts only the
+    requested components it lacks."""
     state = app_context(ctx)
+    if registry_port and not with_registry:
+        raise UsageError("--registry-port needs --with-registry.")
+    if connect_port and not with_connect:
+        raise UsageError("--connect-port needs --with-connect.")
     status = sandbox.start(
         data_dir=data_dir, port=port, kafka_version=kafka_version, kafka_home=kafka_home,
-        progress=lambda msg: note(msg),
+        progress=lambda msg: note(msg), with_registry=with_registry,
+        registry_port=registry_port, with_connect=with_connect, connect_port=connect_port,
     )
     if status.already_running:
         note(f"the sandbox in {status.data_dir} is already running at {status.bootstrap}.")
     else:
         note(f"sandbox ready at {status.bootstrap} in {status.started_in_seconds:.1f} s; "
              f"log: {status.log}")
+    for name, wanted, url in (("registry", with_registry, status.registry_url),
+                              ("connect", with_connect, status.connect_url)):
+        if name in status.started:
+            note(f"started {sandbox.COMPONENTS[name]} at {url} "
+                 f"in {status.started[name]:.1f} s.")
+        elif wanted:
+            note(f"{sandbox.COMPONENTS[name]} is already running at {url}.")
     _show(state.output, status)
 
 
