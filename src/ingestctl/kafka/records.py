@@ -45,7 +45,9 @@ def read_ranges(settings: Settings, ranges: dict[TP, tuple[int, int]],
         pending = set(wanted)
         last_progress = time.monotonic()
         while pending:
-            msgs = consumer.consume(1000, timeout=0.2)
+            # consume(n, timeout) waits out its whole timeout unless n messages arrive: take
+            # what is queued, and block only until the first message when nothing is.
+            msgs = consumer.consume(1000, timeout=0) or consumer.consume(1, timeout=0.2)
             for msg in msgs:
                 err = msg.error()
                 if err is not None:
