@@ -11,6 +11,7 @@ from typer.exceptions import TyperException
 
 from .. import __version__, secrets
 from ..errors import ExitCode, IngestError
+from . import checkpoint as checkpoint_cmd
 from . import cluster, config_cmd, sandbox
 from .context import AppContext
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(checkpoint_cmd.app, name="checkpoint")
 
 _OUTPUTS = ("table", "json", "yaml")
 
