@@ -6,6 +6,7 @@ process (error messages, log lines, debug tracebacks) can be scrubbed of it.
 """
 
 import re
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 REDACTED = "***"
 
@@ -51,3 +52,19 @@ def redact_mapping(data):
     if isinstance(data, str):
         return scrub(data)
     return data
+
+
+def split_credentials(url: str, basic_auth: str | None) -> tuple[str, tuple[str, str] | None]:
+    """A service URL without user info, and its credentials: basic_auth ("user:password")
+    wins over user info in the URL. The password is registered, so no output shows it."""
+    parts = urlsplit(url)
+    auth = None
+    if parts.username is not None:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+    if basic_auth:
+        user, _, password = basic_auth.partition(":")
+        auth = (user, password)
+    if auth:
+        register(auth[1])
+    return urlunsplit(parts).rstrip("/"), auth
