@@ -1,0 +1,151 @@
+"""`ingestctl topics list|describe|peek`."""
+
+import re
+from typing import Annotated
+
+import typer
+
+from ..errors import UsageError
+from ..parsing import parse_partitions, parse_time_ms
+from .context import app_context
+from .render import emit, key_values, make_table, note
+
+app = typer.Typer(
+    help="Topics: partitions, watermarks, retention, the replay window, and their records.",
+    no_args_is_help=True,
+)
+
+_TEXT_WIDTH = 60
+
+
+def _short(text, width: int = _TEXT_WIDTH) -> str:
+    if text is None:
+        return ""
+    text = str(text).replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _marked(text: str | None, encoding: str | None) -> str | None:
+    return f"base64:{text}" if encoding == "base64" else text
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    whole = int(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    parts += [f"{hours}h"] if hours else []
+    parts += [f"{minutes}m"] if minutes and not days else []
+    parts += [f"{secs}s"] if not days and not hours else []
+    return " ".join(parts) + " ago"
+
+
+@app.command("list")
+def list_topics(
+    ctx: typer.Context,
+    pattern: Annotated[str | None, typer.Option(
+        "--pattern", help="Only topics whose name matches this regular expression.")] = None,
+    internal: Annotated[bool, typer.Option(
+        "--internal", help="Include internal topics (__consumer_offsets, ...).")] = False,
+) -> None:
+    """Topics with partition count, replication factor and records retained."""
+    from .. import inspect
+
+    state = app_context(ctx)
+    try:
+        compiled = re.compile(pattern) if pattern is not None else None
+    except re.error as exc:
+        raise UsageError(f"--pattern: '{pattern}' is not a regular expression ({exc}).") from None
+    data = inspect.list_topics(state.settings, compiled, internal)
+
+    def table(rows):
+        return [make_table(None, ["topic", "partitions", "rf", "records"],
+                           [(r["topic"], r["partitions"], r["replication_factor"], r["records"])
+                            for r in rows])]
+
+    emit(state.output, data, table)
+
+
+@app.command("describe")
+def describe(
+    ctx: typer.Context,
+    topics: Annotated[list[str], typer.Argument(help="One or more topic names.")],
+) -> None:
+    """Per partition: leader, replicas, ISR, log-start, high watermark, records, first and last
+    record timestamps; retention configs; and the replay window: the oldest time from which
+    every partition still holds its records."""
+    from .. import inspect
+
+    state = app_context(ctx)
+    data = inspect.describe_topics(state.settings, topics)
+
+    def table(items):
+        out = []
+        for t in items:
+            window = t["replay_window"]
+            out.append(key_values(t["topic"], [
+                ("partitions", len(t["partitions"])),
+                ("records", sum(p["records"] for p in t["partitions"])),
+                *t["configs"].items(),
+                ("replay window", f"from {window['oldest_timestamp']} "
+                 f"({_ago(window['age_seconds'])})" if window["oldest_timestamp"]
+                 else "empty: no records retained"),
+            ]))
+            out.append(make_table(None, [
+                "partition", "leader", "replicas", "isr", "log-start", "end", "records",
+                "first timestamp", "last timestamp"], [
+                (p["partition"], p["leader"], ",".join(map(str, p["replicas"])),
+                 ",".join(map(str, p["isr"])), p["log_start"], p["end"], p["records"],
+                 p["first_timestamp"], p["last_timestamp"])
+                for p in t["partitions"]]))
+            out.append("")
+        return out
+
+    emit(state.output, data, table)
+
+
+@app.command("peek")
+def peek(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="The topic to read.")],
+    partition: Annotated[str | None, typer.Option(
+        "--partition", help="Partitions to read, e.g. 0 or 0,2,4-7 (default: all).")] = None,
+    offset: Annotated[int | None, typer.Option(
+        "--offset", min=0, help="Start at this offset of each partition.")] = None,
+    at: Annotated[str | None, typer.Option(
+        "--at", help="Start at the first record at or after this time "
+        "(ISO-8601 with offset or Z, or epoch ms).")] = None,
+    last: Annotated[int | None, typer.Option(
+        "--last", min=1, help="Start this many offsets before each partition's end.")] = None,
+    count: Annotated[int | None, typer.Option(
+        "--count", min=1, help="Records per partition (default 5, or --last).")] = None,
+) -> None:
+    """Records with offset, timestamp, key, headers and value: by default the newest 5 of each
+    partition. Keys, values and headers that are not UTF-8 are shown as base64 (and marked
+    so in JSON); tables shorten long values, JSON and YAML carry them whole."""
+    from .. import inspect
+
+    state = app_context(ctx)
+    chosen = [name for name, value in (("--offset", offset), ("--at", at), ("--last", last))
+              if value is not None]
+    if len(chosen) > 1:
+        raise UsageError(f"{' and '.join(chosen)} each choose where to start; give only one.")
+    partitions = parse_partitions(partition, "--partition") if partition is not None else None
+    at_ms = parse_time_ms(at, "--at") if at is not None else None
+    result = inspect.peek(state.settings, topic, partitions, offset=offset, at_ms=at_ms,
+                          last=last, count=count)
+    for message in result.notes:
+        note(message)
+
+    def table(rows):
+        return [make_table(None, ["partition", "offset", "timestamp", "key", "headers", "value"], [
+            (r["partition"], r["offset"], r["timestamp"],
+             _short(_marked(r["key"], r["key_encoding"]), 24),
+             _short(", ".join(f"{k}={v}" for k, v in r["headers"].items()), 40),
+             _short(_marked(r["value"], r["value_encoding"])))
+            for r in rows])]
+
+    emit(state.output, result.records, table)

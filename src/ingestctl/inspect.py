@@ -1,0 +1,425 @@
+"""Topics and consumer groups as an on-call engineer reads them: watermarks, records retained,
+the replay window, lag in records and in seconds, and records to peek at.
+
+Builds plain data with the field names DESIGN.md documents; the CLI only renders it. Every
+offset lookup is one batched ListOffsets per kind and every group's committed offsets one
+OffsetFetch, whatever the number of partitions.
+"""
+
+import base64
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .config import Settings
+from .errors import IncompleteError, NotFoundError
+from .kafka import Admin, metadata, records
+from .kafka import groups as kgroups
+from .kafka.records import Record
+from .parsing import format_time
+
+TP = tuple[str, int]
+
+DEFAULT_PEEK_COUNT = 5
+TOPIC_CONFIGS = ("retention.ms", "retention.bytes", "cleanup.policy", "min.insync.replicas")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _age_seconds(now: int, timestamp: int) -> float:
+    """How long ago a record was written; never negative (a producer clock ahead of ours)."""
+    return round(max(0, now - timestamp) / 1000, 3)
+
+
+# --- topics -------------------------------------------------------------------------------
+
+
+def list_topics(settings: Settings, pattern: re.Pattern | None = None,
+                include_internal: bool = False) -> list[dict]:
+    """Every topic (matching the pattern) with partitions, replication factor and records
+    retained (the sum over partitions of high watermark - log-start)."""
+    admin = Admin(settings)
+    metas = metadata.list_topics(admin)
+    names = sorted(
+        name for name, meta in metas.items()
+        if (include_internal or not meta.internal)
+        and (pattern is None or pattern.search(name))
+    )
+    tps = [(name, p) for name in names for p in metas[name].partitions]
+    marks = metadata.watermarks(admin, tps, read_committed=False)
+    return [
+        {
+            "topic": name,
+            "partitions": len(metas[name].partitions),
+            "replication_factor": max(
+                (len(pm.replicas) for pm in metas[name].partitions.values()), default=0),
+            "records": sum(marks[(name, p)][1] - marks[(name, p)][0]
+                           for p in metas[name].partitions),
+            "internal": metas[name].internal,
+        }
+        for name in names
+    ]
+
+
+def describe_topics(settings: Settings, names: list[str]) -> list[dict]:
+    """Per partition: leader, replicas, ISR, log-start, end (high watermark), records, the
+    timestamps of the first and last records; the topic's retention configs and replay window.
+    """
+    names = list(dict.fromkeys(names))
+    admin = Admin(settings)
+    metas = metadata.topics(admin, names)
+    tps = [(name, p) for name in names for p in sorted(metas[name].partitions)]
+    log_starts = metadata.list_offsets(admin, {tp: "earliest" for tp in tps})
+    high = metadata.list_offsets(admin, {tp: "latest" for tp in tps}, read_committed=False)
+    stable = metadata.list_offsets(admin, {tp: "latest" for tp in tps})
+    # The first and last records are read (committed records below the last stable offset,
+    # so neither a transaction marker nor an open transaction stands in for a record).
+    readable = {tp: stable[tp].offset for tp in tps if stable[tp].offset > log_starts[tp].offset}
+    firsts = records.first_records_from(
+        settings, {tp: log_starts[tp].offset for tp in readable}, readable)
+    lasts = records.last_records_before(
+        settings, readable, {tp: log_starts[tp].offset for tp in readable})
+    configs = metadata.topic_configs(admin, names)
+    now = now_ms()
+    result = []
+    for name in names:
+        partitions = []
+        for p in sorted(metas[name].partitions):
+            tp = (name, p)
+            meta = metas[name].partitions[p]
+            first = firsts.get(tp)
+            last = lasts.get(tp)
+            partitions.append({
+                "partition": p,
+                "leader": meta.leader,
+                "replicas": meta.replicas,
+                "isr": meta.isr,
+                "log_start": log_starts[tp].offset,
+                "end": high[tp].offset,
+                "records": high[tp].offset - log_starts[tp].offset,
+                "first_timestamp": format_time(first.timestamp) if first else None,
+                "last_timestamp": format_time(last.timestamp) if last else None,
+            })
+        result.append({
+            "topic": name,
+            "partitions": partitions,
+            "configs": {k: configs[name][k] for k in TOPIC_CONFIGS if k in configs[name]},
+            "replay_window": replay_window(
+                [(log_starts[(name, p)].offset, firsts[(name, p)].timestamp)
+                 for p in sorted(metas[name].partitions) if firsts.get((name, p))],
+                now,
+            ),
+        })
+    return result
+
+
+def replay_window(partitions: list[tuple[int, int]], now: int) -> dict:
+    """The oldest time from which a replay still finds every partition's records.
+
+    `partitions` holds (log-start, first retained record's timestamp) of each non-empty
+    partition. A partition whose log-start moved (retention, DeleteRecords) lost the records
+    before its first retained one, so the window opens at the newest such first timestamp;
+    when no partition lost anything, at the oldest first timestamp.
+    """
+    known = [(start, ts) for start, ts in partitions if ts >= 0]
+    truncated = [ts for start, ts in known if start > 0]
+    if truncated:
+        oldest = max(truncated)
+    elif known:
+        oldest = min(ts for _, ts in known)
+    else:
+        return {"oldest_timestamp": None, "age_seconds": None}
+    return {"oldest_timestamp": format_time(oldest), "age_seconds": _age_seconds(now, oldest)}
+
+
+# --- peek ---------------------------------------------------------------------------------
+
+
+def _text_or_base64(data: bytes | None) -> tuple[str | None, str | None]:
+    if data is None:
+        return None, None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(data).decode("ascii"), "base64"
+
+
+def record_view(record: Record) -> dict:
+    """A record as peek shows it: UTF-8 text where the bytes decode, else base64 marked as such
+    in `key_encoding`, `value_encoding` and `header_encodings`. A header name that occurs more
+    than once maps to the list of its values."""
+    key, key_encoding = _text_or_base64(record.key)
+    value, value_encoding = _text_or_base64(record.value)
+    headers: dict[str, object] = {}
+    header_encodings: dict[str, str] = {}
+    for name, raw in record.headers:
+        text, encoding = _text_or_base64(raw)
+        if encoding == "base64":
+            header_encodings[name] = "base64"
+        if name in headers:
+            previous = headers[name]
+            headers[name] = [*previous, text] if isinstance(previous, list) else [previous, text]
+        else:
+            headers[name] = text
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": format_time(record.timestamp),
+        "key": key,
+        "key_encoding": key_encoding,
+        "headers": headers,
+        "header_encodings": header_encodings,
+        "value": value,
+        "value_encoding": value_encoding,
+    }
+
+
+@dataclass(frozen=True)
+class PeekResult:
+    records: list[dict]
+    notes: list[str]  # for the human (stderr): where a requested start was moved
+
+
+def peek(settings: Settings, topic: str, partitions: list[int] | None = None,
+         offset: int | None = None, at_ms: int | None = None, last: int | None = None,
+         count: int | None = None) -> PeekResult:
+    """Up to `count` records of each partition from a start: `offset`, the first record at or
+    after `at_ms`, `last` offsets before the end, or (by default) the newest `count`."""
+    admin = Admin(settings)
+    meta = metadata.topics(admin, [topic])[topic]
+    if partitions is None:
+        partitions = sorted(meta.partitions)
+    missing = [p for p in partitions if p not in meta.partitions]
+    if missing:
+        raise NotFoundError(
+            f"partition {', '.join(map(str, missing))} of topic {topic} does not exist; "
+            f"it has partitions 0-{len(meta.partitions) - 1}."
+        )
+    if count is None:
+        count = last if last is not None else DEFAULT_PEEK_COUNT
+    if offset is None and at_ms is None and last is None:
+        last = count
+    tps = [(topic, p) for p in partitions]
+    # Read committed records only, up to the last stable offset: beyond it a read would wait
+    # for an open transaction.
+    marks = metadata.watermarks(admin, tps)
+    notes = []
+    starts = {}
+    if at_ms is not None:
+        found = metadata.list_offsets(admin, {tp: at_ms for tp in tps})
+        for tp in tps:
+            starts[tp] = found[tp].offset if found[tp].offset >= 0 else marks[tp][1]
+    for tp in tps:
+        log_start, end = marks[tp]
+        if offset is not None:
+            starts[tp] = max(offset, log_start)
+            if offset < log_start:
+                notes.append(f"offset {offset} of {topic}[{tp[1]}] is no longer retained; "
+                             f"starting at its log-start {log_start}.")
+        elif last is not None:
+            starts[tp] = max(log_start, end - last)
+    read = records.read_ranges(settings, {tp: (starts[tp], marks[tp][1]) for tp in tps},
+                               limit_per_partition=count)
+    return PeekResult([record_view(r) for tp in tps for r in read[tp]], notes)
+
+
+# --- groups -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed: int | None  # None: the group never committed an offset here
+    log_start: int | None  # None when the topic no longer exists
+    end: int | None  # the high watermark
+    lag: int | None  # end - committed, never below 0
+    next_timestamp: int | None  # ms, of the record AT the committed offset (the next to consume)
+    lag_seconds: float | None  # age of that record; 0 when caught up
+
+    def as_dict(self) -> dict:
+        return {
+            "topic": self.topic, "partition": self.partition, "committed": self.committed,
+            "log_start": self.log_start, "end": self.end, "lag": self.lag,
+            "lag_seconds": self.lag_seconds, "next_timestamp": format_time(self.next_timestamp),
+        }
+
+
+@dataclass(frozen=True)
+class GroupLag:
+    group: str
+    state: str
+    members: list[kgroups.Member]
+    partitions: list[PartitionLag]
+    exists: bool  # False: unknown to the broker (Dead, no members, no committed offsets)
+
+    @property
+    def total_lag(self) -> int:
+        return sum(p.lag for p in self.partitions if p.lag is not None)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({p.topic for p in self.partitions})
+
+
+def group_lag(admin: Admin, group_ids: list[str], topics: list[str] | None = None,
+              seconds: bool = True) -> dict[str, GroupLag]:
+    """Each group's state, members, and per partition its committed offset, log-start, high
+    watermark, lag, and (with `seconds`) the timestamp and age of the next unconsumed record.
+
+    Covers every partition of the given topics (NotFoundError naming any that does not
+    exist), or else of every topic the group committed offsets on or has assigned; partitions
+    without a committed offset have committed, lag and lag_seconds None. Unknown groups come
+    back with exists=False rather than raising. One DescribeGroups, one OffsetFetch per group,
+    one ListOffsets per kind (high watermark; with `seconds` also log-start and last stable
+    offset), and record reads only for partitions that lag.
+    """
+    group_ids = list(dict.fromkeys(group_ids))
+    infos = kgroups.describe_groups(admin, group_ids)
+    committed = kgroups.committed_offsets(admin, group_ids)
+    metas = metadata.topics(admin, topics) if topics else metadata.list_topics(admin)
+    wanted: dict[str, list[TP]] = {}
+    for g in group_ids:
+        if topics:
+            names = set(topics)
+        else:
+            names = {t for t, _ in committed[g]}
+            names |= {t for m in infos[g].members for t, _ in m.assignment}
+        tps = {(t, p) for t in names if t in metas for p in metas[t].partitions}
+        # Offsets committed on a topic since deleted stay visible (without an end).
+        tps |= {tp for tp in committed[g] if tp[0] in names}
+        wanted[g] = sorted(tps)
+    live = sorted({tp for tps in wanted.values() for tp in tps if tp[0] in metas})
+    high = metadata.list_offsets(admin, {tp: "latest" for tp in live}, read_committed=False)
+    log_starts: dict[TP, metadata.OffsetInfo] = {}
+    next_records: dict[tuple[TP, int], Record | None] = {}
+    if seconds:
+        log_starts = metadata.list_offsets(admin, {tp: "earliest" for tp in live})
+        stable = metadata.list_offsets(admin, {tp: "latest" for tp in live})
+        starts = {
+            (tp, max(committed[g][tp], log_starts[tp].offset))
+            for g in group_ids for tp in wanted[g]
+            if tp in high and tp in committed[g] and committed[g][tp] < high[tp].offset
+        }
+        next_records = _first_records_at(
+            admin.settings, {s for s in starts if s[1] < stable[s[0]].offset},
+            {tp: info.offset for tp, info in stable.items()},
+        )
+    now = now_ms()
+    result = {}
+    for g in group_ids:
+        rows = []
+        for tp in wanted[g]:
+            offset = committed[g].get(tp)
+            end = high[tp].offset if tp in high else None
+            lag = max(0, end - offset) if offset is not None and end is not None else None
+            next_ts, age = None, None
+            if seconds and lag is not None:
+                age = 0.0
+                record = next_records.get((tp, max(offset, log_starts[tp].offset)))
+                if lag > 0 and record is not None:
+                    # A record without a timestamp (-1) has no age to show.
+                    next_ts = record.timestamp if record.timestamp >= 0 else None
+                    age = _age_seconds(now, next_ts) if next_ts is not None else None
+            rows.append(PartitionLag(
+                topic=tp[0], partition=tp[1], committed=offset,
+                log_start=log_starts[tp].offset if tp in log_starts else None,
+                end=end, lag=lag, next_timestamp=next_ts, lag_seconds=age,
+            ))
+        info = infos[g]
+        result[g] = GroupLag(
+            group=g, state=info.state, members=info.members, partitions=rows,
+            exists=info.state != "Dead" or bool(info.members) or bool(committed[g]),
+        )
+    return result
+
+
+def _first_records_at(settings: Settings, wanted: set[tuple[TP, int]], ends: dict[TP, int]
+                      ) -> dict[tuple[TP, int], Record | None]:
+    """The first record at or after each (partition, offset), below the partition's end. One
+    read covers every partition; several groups at different offsets of one partition take
+    one read per distinct offset."""
+    by_tp: dict[TP, list[int]] = {}
+    for tp, offset in sorted(wanted):
+        by_tp.setdefault(tp, []).append(offset)
+    found: dict[tuple[TP, int], Record | None] = {}
+    depth = 0
+    while batch := {tp: offs[depth] for tp, offs in by_tp.items() if depth < len(offs)}:
+        read = records.first_records_from(settings, batch, {tp: ends[tp] for tp in batch})
+        found.update({(tp, offset): read[tp] for tp, offset in batch.items()})
+        depth += 1
+    return found
+
+
+def _require_known(lags: dict[str, GroupLag], settings: Settings) -> None:
+    unknown = [g for g, lag in lags.items() if not lag.exists]
+    if unknown:
+        raise NotFoundError(
+            f"group {', '.join(unknown)} does not exist on {settings.bootstrap_servers} (no "
+            "members and no committed offsets); check the name with `ingestctl groups list`."
+        )
+
+
+def _member_view(member: kgroups.Member) -> dict:
+    return {
+        "member_id": member.member_id, "client_id": member.client_id, "host": member.host,
+        "assignment": [{"topic": t, "partition": p} for t, p in member.assignment],
+    }
+
+
+def list_groups(settings: Settings) -> list[dict]:
+    """Every group with its state, member count, topics and total lag in records."""
+    admin = Admin(settings)
+    group_ids = [g for g, _ in kgroups.list_groups(admin)]
+    lags = group_lag(admin, group_ids, seconds=False)
+    return [
+        {"group": g, "state": lag.state, "members": len(lag.members), "topics": lag.topics,
+         "total_lag": lag.total_lag}
+        for g, lag in lags.items()
+    ]
+
+
+def describe_groups(settings: Settings, group_ids: list[str],
+                    topics: list[str] | None = None) -> list[dict]:
+    """State, members, and per partition committed offset, end, lag and lag in seconds."""
+    admin = Admin(settings)
+    lags = group_lag(admin, group_ids, topics)
+    _require_known(lags, settings)
+    return [
+        {
+            "group": g, "state": lag.state,
+            "members": [_member_view(m) for m in lag.members],
+            "partitions": [p.as_dict() for p in lag.partitions],
+            "total_lag": lag.total_lag,
+        }
+        for g, lag in lags.items()
+    ]
+
+
+def wait_for_lag(settings: Settings, group: str, max_lag: int, timeout_ms: int,
+                 interval_ms: int, progress: Callable[[GroupLag, float], None]) -> dict:
+    """Poll the group's total lag until it is at most max_lag; IncompleteError at the timeout.
+    `progress(lag, waited_seconds)` is told about every check that is not yet good enough."""
+    admin = Admin(settings)
+    began = time.monotonic()
+    deadline = began + timeout_ms / 1000
+    while True:
+        lag = group_lag(admin, [group], seconds=False)[group]
+        _require_known({group: lag}, settings)
+        waited = time.monotonic() - began
+        if lag.total_lag <= max_lag:
+            return {"group": group, "state": lag.state, "total_lag": lag.total_lag,
+                    "max_lag": max_lag, "waited_seconds": round(waited, 3)}
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise IncompleteError(
+                f"group {group} still lags {lag.total_lag} records (more than {max_lag}) after "
+                f"{waited:.1f} s; wait longer with a larger --timeout, or check that its "
+                "consumers are running."
+            )
+        progress(lag, waited)
+        time.sleep(min(interval_ms / 1000, remaining))
