@@ -13,6 +13,7 @@ from .. import __version__, secrets
 from ..errors import ExitCode, IngestError
 from . import checkpoint as checkpoint_cmd
 from . import cluster, config_cmd, sandbox
+from . import connectors as connectors_cmd
 from . import groups as groups_cmd
 from . import topics as topics_cmd
 from .context import AppContext
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(groups_cmd.app, name="groups")
 app.add_typer(checkpoint_cmd.app, name="checkpoint")
