@@ -168,7 +168,7 @@ def test_wait_times_out_with_exit_6_and_progress_on_stderr(cli, kafka_bootstrap,
     assert result.code == ExitCode.INCOMPLETE
     assert result.stdout == ""
     assert "total lag 6 > 5" in result.stderr
-    assert "1 partitions without a committed offset" in result.stderr
+    assert "partitions without a committed offset: 1" in result.stderr
     assert f"group {lagging[1]} still lags 6 records" in result.stderr
 
 

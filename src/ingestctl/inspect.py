@@ -16,6 +16,7 @@ from .config import Settings
 from .errors import IncompleteError, NotFoundError
 from .kafka import Admin, metadata, records
 from .kafka import groups as kgroups
+from .kafka.around import records_around
 from .kafka.records import Record
 from .parsing import format_time
 
@@ -305,10 +306,14 @@ def group_lag(admin: Admin, group_ids: list[str], topics: list[str] | None = Non
             for g in group_ids for tp in wanted[g]
             if tp in high and tp in committed[g] and committed[g][tp] < high[tp].offset
         }
-        next_records = _first_records_at(
-            admin.settings, {s for s in starts if s[1] < stable[s[0]].offset},
-            {tp: info.offset for tp, info in stable.items()},
-        )
+        points: dict[TP, set[int]] = {}
+        for tp, start in starts:
+            if start < stable[tp].offset:
+                points.setdefault(tp, set()).add(start)
+        around = records_around(
+            admin.settings, points,
+            {tp: (log_starts[tp].offset, stable[tp].offset) for tp in points})
+        next_records = {point: at for point, (_, at) in around.items()}
     now = now_ms()
     result = {}
     for g in group_ids:
@@ -336,23 +341,6 @@ def group_lag(admin: Admin, group_ids: list[str], topics: list[str] | None = Non
             exists=info.state != "Dead" or bool(info.members) or bool(committed[g]),
         )
     return result
-
-
-def _first_records_at(settings: Settings, wanted: set[tuple[TP, int]], ends: dict[TP, int]
-                      ) -> dict[tuple[TP, int], Record | None]:
-    """The first record at or after each (partition, offset), below the partition's end. One
-    read covers every partition; several groups at different offsets of one partition take
-    one read per distinct offset."""
-    by_tp: dict[TP, list[int]] = {}
-    for tp, offset in sorted(wanted):
-        by_tp.setdefault(tp, []).append(offset)
-    found: dict[tuple[TP, int], Record | None] = {}
-    depth = 0
-    while batch := {tp: offs[depth] for tp, offs in by_tp.items() if depth < len(offs)}:
-        read = records.first_records_from(settings, batch, {tp: ends[tp] for tp in batch})
-        found.update({(tp, offset): read[tp] for tp, offset in batch.items()})
-        depth += 1
-    return found
 
 
 def _require_known(lags: dict[str, GroupLag], settings: Settings) -> None:

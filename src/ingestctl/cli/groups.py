@@ -94,7 +94,7 @@ def wait(
 
     def progress(lag, waited: float) -> None:
         uncommitted = sum(1 for p in lag.partitions if p.committed is None)
-        extra = f"; {uncommitted} partitions without a committed offset" if uncommitted else ""
+        extra = f"; partitions without a committed offset: {uncommitted}" if uncommitted else ""
         note(f"group {group}: total lag {lag.total_lag} > {max_lag} after {waited:.1f} s{extra}")
 
     data = inspect.wait_for_lag(state.settings, group, max_lag, timeout_ms,
