@@ -77,12 +77,14 @@ def describe_topics(settings: Settings, names: list[str]) -> list[dict]:
     high = metadata.list_offsets(admin, {tp: "latest" for tp in tps}, read_committed=False)
     stable = metadata.list_offsets(admin, {tp: "latest" for tp in tps})
     # The first and last records are read (committed records below the last stable offset,
-    # so neither a transaction marker nor an open transaction stands in for a record).
-    readable = {tp: stable[tp].offset for tp in tps if stable[tp].offset > log_starts[tp].offset}
-    firsts = records.first_records_from(
-        settings, {tp: log_starts[tp].offset for tp in readable}, readable)
-    lasts = records.last_records_before(
-        settings, readable, {tp: log_starts[tp].offset for tp in readable})
+    # so neither a transaction marker nor an open transaction stands in for a record): the
+    # first at or after log-start, the last below the last stable offset, in one pass.
+    bounds = {tp: (log_starts[tp].offset, stable[tp].offset) for tp in tps
+              if stable[tp].offset > log_starts[tp].offset}
+    around = records_around(settings, {tp: {start, end} for tp, (start, end) in bounds.items()},
+                            bounds)
+    firsts = {tp: around[(tp, start)][1] for tp, (start, _) in bounds.items()}
+    lasts = {tp: around[(tp, end)][0] for tp, (_, end) in bounds.items()}
     configs = metadata.topic_configs(admin, names)
     now = now_ms()
     result = []
