@@ -17,12 +17,16 @@ from ingestctl import sandbox
 REPO = Path(__file__).resolve().parent.parent
 
 
+SESSION_SANDBOXES: dict[str, Path] = {}  # name -> data dir, for sandboxes this session began
+
+
 def _start_sandbox(tmp_path_factory, name: str, env_var: str):
     existing = os.environ.get(env_var)
     if existing:
         yield existing
         return
     data_dir = tmp_path_factory.mktemp(name)
+    SESSION_SANDBOXES[name] = data_dir
     status = sandbox.start(data_dir=data_dir, port=sandbox.free_port())
     try:
         yield status.bootstrap
@@ -40,6 +44,17 @@ def kafka_bootstrap(tmp_path_factory):
 def second_bootstrap(tmp_path_factory):
     """A second, independent cluster (a migration target), started on first use."""
     yield from _start_sandbox(tmp_path_factory, "sandbox-b", "INGESTCTL_TEST_BOOTSTRAP2")
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory, kafka_bootstrap):
+    """A schema registry and a Kafka Connect worker, each started on first use
+    (services.registry_url(), services.connect() -> .url, .bootstrap); see tests/services.py."""
+    from services import Services
+
+    holder = Services(tmp_path_factory, kafka_bootstrap, SESSION_SANDBOXES.get("sandbox-a"))
+    yield holder
+    holder.close()
 
 
 @pytest.fixture(autouse=True)

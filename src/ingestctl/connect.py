@@ -255,7 +255,14 @@ class Connect:
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while True:
-            current = self.status(name)
+            try:
+                current = self.status(name)
+            except NotFoundError:
+                # A connector just created has no status until its worker writes one.
+                if name not in self.connectors() or time.monotonic() >= deadline:
+                    raise
+                time.sleep(_POLL_SECONDS)
+                continue
             if _reached(current, state):
                 return current
             failed = [t for t in current.tasks if t.state == "FAILED"]
