@@ -238,7 +238,7 @@ class PartitionLag:
     topic: str
     partition: int
     committed: int | None  # None: the group never committed an offset here
-    log_start: int | None  # None when the topic no longer exists
+    log_start: int | None  # None when the topic no longer exists, or without `seconds`
     end: int | None  # the high watermark
     lag: int | None  # end - committed, never below 0
     next_timestamp: int | None  # ms, of the record AT the committed offset (the next to consume)
