@@ -9,9 +9,12 @@ import kafkautil
 import pytest
 from confluent_kafka import Producer, TopicPartition
 from conftest import unique
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingestctl.errors import ExitCode
-from ingestctl.inspect import replay_window
+from ingestctl.inspect import record_view, replay_window
+from ingestctl.kafka.records import Record
 from ingestctl.parsing import format_time
 
 
@@ -101,6 +104,27 @@ def test_replay_window_rules():
     # A truncated partition bounds the window, whichever is older elsewhere.
     window = replay_window([(0, 3000), (7, 6000), (2, 4000)], 10_000)
     assert window == {"oldest_timestamp": format_time(6000), "age_seconds": 4.0}
+
+
+def _bytes_back(text, encoding):
+    if text is None:
+        return None
+    return base64.b64decode(text, validate=True) if encoding == "base64" else text.encode()
+
+
+@given(key=st.none() | st.binary(max_size=40), value=st.none() | st.binary(max_size=200),
+       headers=st.lists(st.tuples(st.sampled_from(["a", "b"]),
+                                  st.none() | st.binary(max_size=10)), max_size=4))
+def test_record_view_keeps_every_byte(key, value, headers):
+    view = record_view(Record("t", 0, 7, 1_764_120_000_000, key, value, headers))
+    assert _bytes_back(view["key"], view["key_encoding"]) == key
+    assert _bytes_back(view["value"], view["value_encoding"]) == value
+    for name in {n for n, _ in headers}:
+        sent = [raw for n, raw in headers if n == name]
+        shown = view["headers"][name]
+        shown = shown if isinstance(shown, list) else [shown]
+        encoding = view["header_encodings"].get(name, "utf-8")
+        assert [_bytes_back(text, encoding) for text in shown] == sent
 
 
 def test_list_hides_internal_topics_unless_asked(cli, kafka_bootstrap, topic):

@@ -141,32 +141,41 @@ def replay_window(partitions: list[tuple[int, int]], now: int) -> dict:
 # --- peek ---------------------------------------------------------------------------------
 
 
+def _utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _text_or_base64(data: bytes | None) -> tuple[str | None, str | None]:
     if data is None:
         return None, None
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(data).decode("ascii"), "base64"
+    text = _utf8(data)
+    if text is not None:
+        return text, "utf-8"
+    return base64.b64encode(data).decode("ascii"), "base64"
 
 
 def record_view(record: Record) -> dict:
     """A record as peek shows it: UTF-8 text where the bytes decode, else base64 marked as such
     in `key_encoding`, `value_encoding` and `header_encodings`. A header name that occurs more
-    than once maps to the list of its values."""
+    than once maps to the list of its values, all base64 when any of them is not UTF-8."""
     key, key_encoding = _text_or_base64(record.key)
     value, value_encoding = _text_or_base64(record.value)
+    by_name: dict[str, list[bytes | None]] = {}
+    for name, raw in record.headers:
+        by_name.setdefault(name, []).append(raw)
     headers: dict[str, object] = {}
     header_encodings: dict[str, str] = {}
-    for name, raw in record.headers:
-        text, encoding = _text_or_base64(raw)
-        if encoding == "base64":
+    for name, raws in by_name.items():
+        if any(raw is not None and _utf8(raw) is None for raw in raws):
             header_encodings[name] = "base64"
-        if name in headers:
-            previous = headers[name]
-            headers[name] = [*previous, text] if isinstance(previous, list) else [previous, text]
+            shown = [None if raw is None else base64.b64encode(raw).decode("ascii")
+                     for raw in raws]
         else:
-            headers[name] = text
+            shown = [None if raw is None else raw.decode("utf-8") for raw in raws]
+        headers[name] = shown if len(shown) > 1 else shown[0]
     return {
         "topic": record.topic,
         "partition": record.partition,
