@@ -220,3 +220,4 @@ def test_undecodable_values_are_one_sentence_each(registry_url):
     assert info.value.schema_id == 2**31 - 7
     with pytest.raises(NotFoundError, match=r"schema id 2147483641 is not known"):
         registry.schema(2**31 - 7)
+    assert registry.versions_of(2**31 - 7) == []

@@ -165,6 +165,7 @@ class Registry:
                                       settings.schema_registry_auth, settings.timeout)
         self._schemas: dict[int, Schema] = {}
         self._unknown: dict[int, UnknownSchemaError] = {}  # a replay may meet one id often
+        self._versions: dict[int, list[tuple[str, int]]] = {}
 
     @property
     def url(self) -> str:
@@ -234,8 +235,11 @@ class Registry:
         return out
 
     def versions_of(self, schema_id: int) -> list[tuple[str, int]]:
-        """Every (subject, version) under which the schema id is registered."""
-        return self._client.schema_versions(schema_id)
+        """Every (subject, version) under which the schema id is registered (none for an
+        unknown id), asked once per id."""
+        if schema_id not in self._versions:
+            self._versions[schema_id] = self._client.schema_versions(schema_id)
+        return self._versions[schema_id]
 
     def decode(self, value: bytes | None) -> Decoded:
         """Decode a wire-format value; InvalidRecordError says why it cannot be."""
