@@ -113,7 +113,7 @@ class _Flow(dict):
     """A mapping written on one line: one partition per line keeps the file readable."""
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.CSafeDumper):
     pass
 
 
@@ -129,7 +129,7 @@ _Dumper.add_representer(
                                                          flow_style=True))
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(yaml.CSafeLoader):
     """Refuses duplicate keys, which plain YAML loading silently collapses."""
 
     def construct_mapping(self, node, deep=False):

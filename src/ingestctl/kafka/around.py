@@ -30,7 +30,9 @@ _READ_THROUGH = 500
 
 
 class _Walk:
-    """One partition's ascending points and what has been read since the last seek."""
+    """One partition's ascending points and what has been read since the last seek. The
+    last message seen is kept as the client's Message and made a Record only when it answers
+    a point: most messages read answer none."""
 
     def __init__(self, tp: TP, points: list[int], log_start: int, end: int):
         self.tp = tp
@@ -38,11 +40,20 @@ class _Walk:
         self.log_start = log_start
         self.end = end
         self.start = self.start_for(points[0])
-        self.last_seen: Record | None = None
+        self.last_seen = None  # a confluent_kafka Message below the next point, or None
+        self.last_offset = -1
         self.done = False
 
     def start_for(self, point: int) -> int:
         return max(self.log_start, point - _LOOK_BACK)
+
+    def resolve(self, at: Record | None, result: dict, look_further_back: dict) -> None:
+        point = self.pending.popleft()
+        before = _record(self.last_seen) if self.last_seen is not None else None
+        if before is None and self.start > self.log_start:
+            # Nothing between the read's start and the point held a record: look below it.
+            look_further_back[(self.tp, point)] = self.start
+        result[(self.tp, point)] = (before, at)
 
 
 def records_around(settings: Settings, points: dict[TP, set[int]],
@@ -75,19 +86,23 @@ def _walk_all(settings: Settings, walks: dict[TP, _Walk], result: dict,
     try:
         consumer.assign([TopicPartition(*tp, w.start) for tp, w in walks.items()])
         active = set(walks)
-        last_progress = time.monotonic()
+        finished: list[_Walk] = []
+        last_progress = last_position_check = time.monotonic()
 
         def finish(walk: _Walk) -> None:
             # Nothing more below end: no record at or after the remaining points.
             while walk.pending:
-                point = walk.pending.popleft()
-                _resolve(walk, point, None, result, look_further_back)
+                walk.resolve(None, result, look_further_back)
             walk.done = True
             active.discard(walk.tp)
-            consumer.pause([TopicPartition(*walk.tp)])
+            finished.append(walk)
 
         while active:
-            messages = consumer.consume(1000, timeout=0.2)
+            # consume(n, timeout) waits out its timeout unless n messages arrive: take what
+            # is queued, and block only until the first message when nothing is.
+            messages = consumer.consume(1000, timeout=0) or consumer.consume(1, timeout=0.2)
+            if messages:
+                last_progress = time.monotonic()
             for msg in messages:
                 err = msg.error()
                 if err is not None:
@@ -95,33 +110,37 @@ def _walk_all(settings: Settings, walks: dict[TP, _Walk], result: dict,
                         continue
                     raise describe(err, settings, "reading records")
                 walk = walks.get((msg.topic(), msg.partition()))
-                if walk is None or walk.done or msg.offset() < walk.start or (
-                        walk.last_seen is not None and msg.offset() <= walk.last_seen.offset):
+                offset = msg.offset()
+                if walk is None or walk.done or offset < walk.start or offset <= walk.last_offset:
                     continue  # fetched before a seek or a finish, or already seen
-                last_progress = time.monotonic()
-                record = _record(msg)
-                if record.offset >= walk.end:
+                if offset >= walk.end:
                     finish(walk)
                     continue
-                while walk.pending and walk.pending[0] <= record.offset:
-                    _resolve(walk, walk.pending.popleft(), record, result, look_further_back)
-                walk.last_seen = record
+                if walk.pending[0] <= offset:
+                    record = _record(msg)
+                    while walk.pending and walk.pending[0] <= offset:
+                        walk.resolve(record, result, look_further_back)
+                walk.last_seen, walk.last_offset = msg, offset
                 if not walk.pending:
                     walk.done = True
                     active.discard(walk.tp)
-                    consumer.pause([TopicPartition(*walk.tp)])
-                elif record.offset + 1 >= walk.end:
+                    finished.append(walk)
+                elif offset + 1 >= walk.end:
                     finish(walk)
-                elif walk.start_for(walk.pending[0]) > record.offset + 1 + _READ_THROUGH:
+                elif walk.start_for(walk.pending[0]) > offset + 1 + _READ_THROUGH:
                     walk.start = walk.start_for(walk.pending[0])
-                    walk.last_seen = None
+                    walk.last_seen, walk.last_offset = None, -1
                     consumer.seek(TopicPartition(*walk.tp, walk.start))
             # Control records are never returned: a position at the end means nothing more.
-            if active:
+            if active and (not messages or time.monotonic() - last_position_check > 0.05):
+                last_position_check = time.monotonic()
                 for tp in consumer.position([TopicPartition(*tp) for tp in active]):
                     walk = walks[(tp.topic, tp.partition)]
                     if tp.offset >= walk.end and not walk.done:
                         finish(walk)
+            if finished:  # stop fetching what is answered (one call: each is a round trip)
+                consumer.pause([TopicPartition(*w.tp) for w in finished])
+                finished.clear()
             if active and time.monotonic() - last_progress > settings.timeout:
                 names = ", ".join(f"{t}[{p}]" for t, p in sorted(active)[:5])
                 raise ClusterError(
@@ -130,15 +149,6 @@ def _walk_all(settings: Settings, walks: dict[TP, _Walk], result: dict,
                 )
     finally:
         consumer.close()
-
-
-def _resolve(walk: _Walk, point: int, at: Record | None, result: dict,
-             look_further_back: dict) -> None:
-    before = walk.last_seen
-    if before is None and walk.start > walk.log_start:
-        # Nothing between the read's start and the point held a record: look below it.
-        look_further_back[(walk.tp, point)] = walk.start
-    result[(walk.tp, point)] = (before, at)
 
 
 def _find_records_further_back(settings: Settings, look_further_back: dict[tuple[TP, int], int],
