@@ -14,6 +14,7 @@ file, is how status and stop recognise it.
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -145,7 +146,26 @@ def _terminate(pid: int, marker: str, grace: float = 30.0) -> None:
         time.sleep(0.1)
 
 
+_LOWEST_PICKED_PORT = 20000
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A port free on 127.0.0.1 now, below the kernel's ephemeral range when it can be: a
+    JVM binds its port seconds after it was picked, and in between any outgoing connection
+    may take an ephemeral port."""
+    below = _ephemeral_range_start()
+    picker = random.SystemRandom()
+    for _ in range(100 if below > _LOWEST_PICKED_PORT else 0):
+        port = picker.randrange(_LOWEST_PICKED_PORT, below)
+        if _port_bindable(port):
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -537,6 +557,26 @@ def _start_broker(data_dir: Path, port: int | None, kafka_version: str, kafka_ho
     _write_state(data_dir, state)
 
 
+def _log_size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except OSError:
+        return 0
+
+
+def _startup_error(log: Path, offset: int) -> str | None:
+    """The last error line a process logged since its launch (the log's length then)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    errors = [line.split(" ERROR ", 1)[-1].strip() for line in text.splitlines()
+              if " ERROR " in line or line.startswith("Error")]
+    return errors[-1][:300] if errors else None
+
+
 def _launch(argv: list[str], data_dir: Path, log: Path) -> int:
     """A process in its own session (so stop can end its whole group), output to its log."""
     with open(log, "ab") as out:
@@ -604,21 +644,22 @@ def _launch_registry(data_dir: Path, state: dict, asked_port: int | None, progre
     previous = state.get("registry") or {}
     port = _component_port(asked_port, previous.get("port"), DEFAULT_REGISTRY_PORT,
                            "--registry-port")
-    management_port = free_port()
     log = data_dir / "registry.log"
     url = f"http://127.0.0.1:{port}{CCOMPAT_PATH}"
     progress(f"starting Apicurio Registry {DEFAULT_REGISTRY_VERSION} on 127.0.0.1:{port}…")
+    log_offset = _log_size(log)
     pid = _launch(
         [java, "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
          "-Djava.awt.headless=true", f"-Dingestctl.sandbox={data_dir}",
-         # Quarkus binds both ports to every interface unless told otherwise.
+         # Quarkus binds both ports to every interface unless told otherwise. Nothing here
+         # uses the management port (health, metrics): any free one will do.
          "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={port}",
-         "-Dquarkus.management.host=127.0.0.1", f"-Dquarkus.management.port={management_port}",
+         "-Dquarkus.management.host=127.0.0.1", "-Dquarkus.management.port=0",
          "-jar", str(home / "quarkus-run.jar")],
         data_dir, log,
     )
-    return {"pid": pid, "port": port, "management_port": management_port, "url": url,
-            "log": str(log), "version": DEFAULT_REGISTRY_VERSION, "probe": f"{url}/subjects"}
+    return {"pid": pid, "port": port, "url": url, "log": str(log), "log_offset": log_offset,
+            "version": DEFAULT_REGISTRY_VERSION, "probe": f"{url}/subjects"}
 
 
 def _launch_connect(data_dir: Path, state: dict, asked_port: int | None, progress) -> dict:
@@ -632,6 +673,7 @@ def _launch_connect(data_dir: Path, state: dict, asked_port: int | None, progres
     log = data_dir / "connect.log"
     url = f"http://127.0.0.1:{port}"
     progress(f"starting Kafka Connect {state.get('kafka_version', '')} on 127.0.0.1:{port}…")
+    log_offset = _log_size(log)
     pid = _launch(
         [java, "-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
          "-Djava.awt.headless=true",
@@ -640,7 +682,7 @@ def _launch_connect(data_dir: Path, state: dict, asked_port: int | None, progres
          "-cp", state["classpath"], CONNECT_MAIN, str(props)],
         data_dir, log,
     )
-    return {"pid": pid, "port": port, "url": url, "log": str(log),
+    return {"pid": pid, "port": port, "url": url, "log": str(log), "log_offset": log_offset,
             "probe": f"{url}/connectors"}
 
 
@@ -664,8 +706,7 @@ def _start_components(data_dir: Path, timeout: float, progress, *, with_registry
             _write_state(data_dir, state)
         took = {}
         for name, (info, began) in launched.items():
-            _wait_http(info["probe"], info["pid"], data_dir, COMPONENTS[name], info["log"],
-                       began + timeout)
+            _wait_http(info, data_dir, COMPONENTS[name], began + timeout)
             took[name] = time.monotonic() - began
         return took
     except BaseException:
@@ -674,21 +715,25 @@ def _start_components(data_dir: Path, timeout: float, progress, *, with_registry
         raise
 
 
-def _wait_http(url: str, pid: int, data_dir: Path, what: str, log: str,
-               deadline: float) -> None:
+def _wait_http(info: dict, data_dir: Path, what: str, deadline: float) -> None:
+    """Wait until the component's probe URL answers 200."""
     # Loopback only: never through a proxy from the environment.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    log = Path(info["log"])
     while True:
-        if not _alive(pid, str(data_dir)):
-            raise SandboxError(f"{what} exited during start-up; see its log {log}.")
+        if not _alive(info["pid"], str(data_dir)):
+            error = _startup_error(log, info["log_offset"])
+            raise SandboxError(f"{what} exited during start-up"
+                               + (f" ({error})" if error else "") + f"; see its log {log}.")
         try:
-            with opener.open(url, timeout=2) as response:
+            with opener.open(info["probe"], timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() >= deadline:
-            raise SandboxError(f"{what} did not answer at {url} in time; see its log {log}.")
+            raise SandboxError(
+                f"{what} did not answer at {info['probe']} in time; see its log {log}.")
         time.sleep(0.2)
 
 
