@@ -221,3 +221,11 @@ def test_undecodable_values_are_one_sentence_each(registry_url):
     with pytest.raises(NotFoundError, match=r"schema id 2147483641 is not known"):
         registry.schema(2**31 - 7)
     assert registry.versions_of(2**31 - 7) == []
+
+
+def test_component_ports_need_their_component(cli, tmp_path):
+    for option, needed in (("--registry-port", "--with-registry"),
+                           ("--connect-port", "--with-connect")):
+        result = cli("sandbox", "start", "--data-dir", tmp_path / "none", option, "18081")
+        assert result.code == 2 and f"{option} needs {needed}" in result.stderr
+    assert not (tmp_path / "none").exists()

@@ -20,11 +20,8 @@ import shutil
 import signal
 import socket
 import subprocess
-import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -291,6 +288,8 @@ def resolve_registry_app(version: str, progress=lambda msg: None) -> Path:
     """The unpacked Apicurio Registry app (quarkus-run.jar and its libs), fetched once with mvn.
 
     Maven Central serves the prebuilt app only as a tar.gz with classifier `all`."""
+    import tarfile
+
     home = cache_root() / f"apicurio-registry-{version}"
     if (home / ".complete").exists():
         return home
@@ -717,6 +716,9 @@ def _start_components(data_dir: Path, timeout: float, progress, *, with_registry
 
 def _wait_http(info: dict, data_dir: Path, what: str, deadline: float) -> None:
     """Wait until the component's probe URL answers 200."""
+    import urllib.error
+    import urllib.request  # here, not at the top: `ingestctl --help` stays fast
+
     # Loopback only: never through a proxy from the environment.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     log = Path(info["log"])
