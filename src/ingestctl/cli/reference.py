@@ -4,6 +4,7 @@
 the reference markers; tests/test_docs.py fails when the README's block differs.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -29,7 +30,9 @@ def _walk(command, path: list[str]):
 def _section(path: list[str], command) -> list[str]:
     ctx = typer.Context(command, info_name=" ".join(path))
     name = " ".join(path)
-    usage = " ".join([name, *command.collect_usage_pieces(ctx)])
+    pieces = [re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), piece)
+              for piece in command.collect_usage_pieces(ctx)]
+    usage = " ".join([name, *pieces])
     lines = [f"### `{name}`", "", "```", usage, "```", ""]
     if command.help:
         lines += [command.help.strip(), ""]
@@ -39,7 +42,9 @@ def _section(path: list[str], command) -> list[str]:
             continue
         record = param.get_help_record(ctx) if hasattr(param, "get_help_record") else None
         if param.param_type_name == "argument":
-            params.append(f"- `{param.human_readable_name}` (argument)")
+            name = (param.metavar or param.name).upper()
+            help_text = " ".join((param.help or "").split())
+            params.append(f"- `{name}` — {help_text}".rstrip(" —"))
         elif record:
             opts, help_text = record
             params.append(f"- `{opts}` — {' '.join(help_text.split())}".rstrip(" —"))

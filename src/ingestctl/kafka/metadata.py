@@ -1,8 +1,9 @@
 """Topics, partitions, watermarks and configs: each fetched in one batched request."""
 
+import time
 from dataclasses import dataclass
 
-from confluent_kafka import IsolationLevel, TopicPartition
+from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType
 
 from ..errors import NotFoundError
@@ -87,12 +88,28 @@ def list_offsets(admin: Admin, specs: dict[TP, object], read_committed: bool = T
             offset_spec = OffsetSpec.for_timestamp(int(spec))
         request[TopicPartition(topic, partition)] = offset_spec
     isolation = IsolationLevel.READ_COMMITTED if read_committed else IsolationLevel.READ_UNCOMMITTED
-    futures = admin.client.list_offsets(request, isolation_level=isolation,
-                                        request_timeout=admin.timeout)
     result = {}
-    for tp, future in futures.items():
-        info = admin.result(future, what)
-        result[(tp.topic, tp.partition)] = OffsetInfo(info.offset, info.timestamp)
+    deadline = time.monotonic() + admin.timeout
+    while request:
+        futures = admin.client.list_offsets(request, isolation_level=isolation,
+                                            request_timeout=admin.timeout)
+        retry = {}
+        for tp, future in futures.items():
+            try:
+                info = future.result(timeout=admin.timeout + 5)
+            except KafkaException as exc:
+                # Leadership moves (a topic just created, a broker restarting) are retriable:
+                # ask again for those partitions until the timeout, as the Java client does.
+                err = exc.args[0] if exc.args else None
+                if (isinstance(err, KafkaError) and err.retriable()
+                        and time.monotonic() < deadline):
+                    retry[tp] = request[tp]
+                    continue
+                info = admin.result(future, what)  # raises the translated error
+            result[(tp.topic, tp.partition)] = OffsetInfo(info.offset, info.timestamp)
+        request = retry
+        if request:
+            time.sleep(0.1)
     return result
 
 
