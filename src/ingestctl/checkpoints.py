@@ -217,16 +217,19 @@ def dumps(cp: Checkpoint) -> str:
     return yaml.dump(layout, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
 
 
-class _Fields:
-    """Typed access to a loaded document that names the file and the field on any problem."""
+class FieldReader:
+    """Typed access to a loaded document (a checkpoint, or a saved plan) that names the file
+    and the field on any problem."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, kind: str = "checkpoint"):
         self.source = source
+        self.kind = kind
 
     def fail(self, where: str, problem: str) -> NoReturn:
+        remedy = ("take a new checkpoint or restore this file from a copy"
+                  if self.kind == "checkpoint" else f"make the {self.kind} again")
         raise InvalidFileError(
-            f"checkpoint {self.source} is not intact: field {where} {problem}; take a new "
-            "checkpoint or restore this file from a copy."
+            f"{self.kind} {self.source} is not intact: field {where} {problem}; {remedy}."
         )
 
     def get(self, data: dict, key: str, where: str):
@@ -277,7 +280,7 @@ def from_document(document, source: str = "<memory>") -> Checkpoint:
     """Validate a loaded document (every field present and typed, no negative offsets, no
     duplicate entries, the checksum right) and build the Checkpoint. InvalidFileError names
     the file and the field."""
-    f = _Fields(source)
+    f = FieldReader(source)
     if not isinstance(document, dict):
         raise InvalidFileError(f"checkpoint {source} is not intact: it is not a YAML mapping.")
     version = f.get(document, "format", "")

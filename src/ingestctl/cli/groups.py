@@ -100,3 +100,4 @@ def wait(
     data = inspect.wait_for_lag(state.settings, group, max_lag, timeout_ms,
                                 interval_ms, progress)
     emit(state.output, data, lambda d: [key_values(None, list(d.items()))])
+from . import reset  # noqa: E402, F401  (registers `groups reset` on this app)

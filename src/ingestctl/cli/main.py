@@ -15,6 +15,7 @@ from . import checkpoint as checkpoint_cmd
 from . import cluster, config_cmd, sandbox
 from . import connectors as connectors_cmd
 from . import groups as groups_cmd
+from . import rollback as rollback_cmd
 from . import topics as topics_cmd
 from .context import AppContext
 
@@ -34,6 +35,7 @@ app.add_typer(cluster.app, name="cluster")
 app.add_typer(connectors_cmd.app, name="connectors")
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(groups_cmd.app, name="groups")
+app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(checkpoint_cmd.app, name="checkpoint")
 
 _OUTPUTS = ("table", "json", "yaml")

@@ -1,0 +1,110 @@
+"""`ingestctl rollback`: put consumer groups back where a checkpoint recorded them. Also the
+plan rendering and apply step that `groups reset` shares."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .context import app_context
+from .render import emit, make_table, note
+
+PlanOut = Annotated[Path | None, typer.Option(
+    "--plan-out", help="Save the plan to FILE, to apply later with "
+    "`rollback --from-plan FILE --execute`.")]
+Execute = Annotated[bool, typer.Option(
+    "--execute", help="Apply the plan. Without it nothing is changed.")]
+AllowClamp = Annotated[bool, typer.Option(
+    "--allow-clamp", help="Move a target outside the retained offsets to the nearest retained "
+    "one (and say so) instead of refusing.")]
+Dir = Annotated[Path | None, typer.Option(
+    "--dir", help="Checkpoint directory, also where audit.jsonl is kept (default: the "
+    "profile's checkpoint_dir, else ./checkpoints).")]
+
+
+def _plan_tables(data: dict) -> list:
+    tables = []
+    for group in data["groups"]:
+        tables.append(make_table(
+            f"group {group['group']} ({group['state']})",
+            ["topic", "partition", "current", "target", "delta", "note"],
+            [(m["topic"], m["partition"], "-" if m["current"] is None else m["current"],
+              m["target"], "-" if m["delta"] is None else m["delta"], m["note"])
+             for m in group["partitions"]]))
+    return tables
+
+
+def finish(ctx: typer.Context, plan, plan_out: Path | None, execute: bool,
+           directory: Path | None) -> None:
+    """Save, print and (with --execute) apply a plan; shared by rollback and groups reset."""
+    from .. import rollback
+    from ..checkpoints import checkpoint_dir
+
+    state = app_context(ctx)
+    if plan_out is not None:
+        path = rollback.save_plan(plan, plan_out)
+        note(f"plan saved to {path}; apply it with `ingestctl rollback --from-plan {path} "
+             "--execute`.")
+    if plan.at_target:
+        emit(state.output, plan.as_json(executed=False), _plan_tables)
+        note("already at target: every partition is where the plan puts it; nothing to "
+             "change.")
+        return
+    if not execute:
+        emit(state.output, plan.as_json(executed=False), _plan_tables)
+        note("nothing changed; add --execute to apply")
+        return
+    changed = rollback.execute(state.settings, plan,
+                               checkpoint_dir(directory, state.settings))
+    emit(state.output, plan.as_json(executed=True), _plan_tables)
+    note(f"applied and read back: {', '.join(changed)}; logged to the audit log.")
+
+
+def rollback(
+    ctx: typer.Context,
+    to_checkpoint: Annotated[str | None, typer.Option(
+        "--to-checkpoint", help="The checkpoint REF: a path, a wave (its newest) or WAVE@N.")
+    ] = None,
+    from_plan: Annotated[Path | None, typer.Option(
+        "--from-plan", help="Apply a plan saved with --plan-out, if nothing drifted since.")
+    ] = None,
+    group: Annotated[list[str] | None, typer.Option(
+        "--group", help="Only this group of the checkpoint (repeatable; default: all).")
+    ] = None,
+    topic: Annotated[list[str] | None, typer.Option(
+        "--topic", help="Only this topic's partitions (repeatable; default: all).")] = None,
+    by_timestamp: Annotated[bool, typer.Option(
+        "--by-timestamp", help="Place each partition by record time, not offset: for a "
+        "checkpoint taken on another cluster (a migration's source).")] = False,
+    allow_clamp: AllowClamp = False,
+    plan_out: PlanOut = None,
+    execute: Execute = False,
+    directory: Dir = None,
+) -> None:
+    """Put consumer groups back where a checkpoint recorded them.
+
+    Prints the plan (current offset, target, records re-read or skipped per partition) and
+    changes nothing without --execute. Refuses (exit 3, nothing changed) a group that is not
+    Empty or Dead, a checkpoint from another cluster without --by-timestamp, changed partition
+    counts, targets no longer retained (unless --allow-clamp), and a saved plan after anything
+    drifted. Applies one request per group, reads the offsets back (exit 5 if they differ)
+    and logs each change to audit.jsonl.
+    """
+    from .. import checkpoints, rollback
+    from ..errors import UsageError
+
+    state = app_context(ctx)
+    if (to_checkpoint is None) == (from_plan is None):
+        raise UsageError("give exactly one of --to-checkpoint REF or --from-plan FILE.")
+    if from_plan is not None:
+        if group or topic or by_timestamp or allow_clamp or plan_out:
+            raise UsageError("--from-plan applies the saved plan as it is; drop --group, "
+                             "--topic, --by-timestamp, --allow-clamp and --plan-out.")
+        plan = rollback.load_plan(from_plan)
+        rollback.check_drift(state.settings, plan)
+    else:
+        path = checkpoints.resolve_ref(
+            to_checkpoint, checkpoints.checkpoint_dir(directory, state.settings))
+        plan = rollback.plan_rollback(state.settings, path, group, topic, by_timestamp,
+                                      allow_clamp)
+    finish(ctx, plan, plan_out, execute, directory)

@@ -1,0 +1,46 @@
+"""Real consumers for the rollback and reset tests: a live group member, and a consumer that
+reports where a group really starts reading."""
+
+import time
+from contextlib import contextmanager
+
+from confluent_kafka import Consumer
+
+
+@contextmanager
+def member(bootstrap: str, group: str, topic: str, client_id: str = "sink-worker-1"):
+    """A consumer that has joined the group and holds an assignment (the group is Stable)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "client.id": client_id, "enable.auto.commit": False,
+                         "auto.offset.reset": "latest"})
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while not consumer.assignment():
+        consumer.poll(0.2)
+        assert time.monotonic() < deadline, "the consumer did not join the group"
+    try:
+        yield consumer
+    finally:
+        consumer.close()
+
+
+def first_records(bootstrap: str, group: str, topic: str, partitions) -> dict[int, tuple]:
+    """Join the group as a fresh consumer and return, per partition, the (offset, key) of the
+    first record it is given: where the group's committed offsets make it start. Without a
+    committed offset it fails (auto.offset.reset=error) rather than guess."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False, "auto.offset.reset": "error"})
+    consumer.subscribe([topic])
+    first: dict[int, tuple] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while len(first) < len(partitions):
+            assert time.monotonic() < deadline, f"got only {first}"
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            first.setdefault(msg.partition(), (msg.offset(), msg.key()))
+    finally:
+        consumer.close()
+    return first

@@ -1,0 +1,225 @@
+"""`rollback` against the real broker: plan, execute, proof by a real consumer, idempotence,
+the audit log, saved plans and drift, every refusal, clamping, read-back verification, and a
+rollback by timestamp onto a second cluster where the same records sit at other offsets."""
+
+import json
+import stat
+import time
+
+import pytest
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, NewPartitions
+from conftest import unique
+from kafkautil import commit, committed, create_topic, produce
+from rollbackutil import first_records, member
+
+from ingestctl import checkpoints, rollback
+from ingestctl.config import Settings
+from ingestctl.errors import ClusterError, ExitCode
+
+BASE = (int(time.time()) - 3600) * 1000  # inside retention, fixed for the whole run
+
+
+def records(partition: int, keys: range, base: int = BASE, step: int = 1000):
+    return [{"partition": partition, "key": f"k{partition}-{i}".encode(), "value": b"v",
+             "timestamp": base + partition * 100_000 + i * step} for i in keys]
+
+
+def delete_records(bootstrap: str, topic: str, partition: int, before: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_records([TopicPartition(topic, partition, before)]).values():
+        future.result(30)
+
+
+@pytest.fixture
+def wave(cli, kafka_bootstrap, tmp_path):
+    """A checkpoint with the group at {0: 4, 1: 7}; afterwards the group read on to {9, 10}."""
+    topic, group = unique("rb-topic"), unique("rb-group")
+    create_topic(kafka_bootstrap, topic, partitions=2)
+    produce(kafka_bootstrap, topic, records(0, range(10)) + records(1, range(10)))
+    commit(kafka_bootstrap, group, topic, {0: 4, 1: 7})
+    directory = tmp_path / "cps"
+    result = cli("-b", kafka_bootstrap, "checkpoint", "create", "w", "--group", group,
+                 "--dir", directory)
+    assert result.code == 0, result.stderr
+    commit(kafka_bootstrap, group, topic, {0: 9, 1: 10})
+    return topic, group, directory
+
+
+def moves(data: dict) -> list[tuple]:
+    return [(g["group"], m["partition"], m["current"], m["target"], m["delta"])
+            for g in data["groups"] for m in g["partitions"]]
+
+
+def audit_lines(directory) -> list[dict]:
+    path = directory / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_plan_execute_consumer_proof_and_idempotent_rerun(cli, kafka_bootstrap, wave):
+    topic, group, directory = wave
+    base = ["-b", kafka_bootstrap, "rollback", "--to-checkpoint", "w", "--dir", directory]
+
+    plan = cli(*base, "-o", "json")
+    assert plan.code == 0, plan.stderr
+    data = plan.json()
+    assert data["executed"] is False
+    assert moves(data) == [(group, 0, 9, 4, 5), (group, 1, 10, 7, 3)]
+    assert "nothing changed; add --execute to apply" in plan.stderr
+    assert committed(kafka_bootstrap, group, topic, [0, 1]) == {0: 9, 1: 10}
+    assert audit_lines(directory) == []
+
+    done = cli(*base, "--execute", "-o", "json")
+    assert done.code == 0, done.stderr
+    assert done.json()["executed"] is True and moves(done.json()) == moves(data)
+    assert committed(kafka_bootstrap, group, topic, [0, 1]) == {0: 4, 1: 7}
+    [entry] = audit_lines(directory)
+    assert entry["action"] == "rollback" and entry["group"] == group
+    assert entry["changes"] == [{"topic": topic, "partition": 0, "before": 9, "after": 4},
+                                {"topic": topic, "partition": 1, "before": 10, "after": 7}]
+    assert entry["cluster_id"] == data["cluster_id"] and "@" in entry["user"]
+    assert stat.S_IMODE((directory / "audit.jsonl").stat().st_mode) == 0o600
+
+    # The proof: a real consumer joining the group starts exactly at the planned offsets.
+    assert first_records(kafka_bootstrap, group, topic, [0, 1]) == {
+        0: (4, f"k0-{4}".encode()), 1: (7, f"k1-{7}".encode())}
+
+    again = cli(*base, "--execute", "-o", "json")
+    assert again.code == 0, again.stderr
+    assert again.json()["executed"] is False
+    assert [m[4] for m in moves(again.json())] == [0, 0]
+    assert "already at target" in again.stderr
+    assert len(audit_lines(directory)) == 1
+
+
+def test_refusals_change_nothing(cli, kafka_bootstrap, second_bootstrap, wave, tmp_path):
+    topic, group, directory = wave
+    base = ["rollback", "--to-checkpoint", "w", "--dir", directory, "--execute"]
+
+    def refused(*args, bootstrap=kafka_bootstrap):
+        result = cli("-b", bootstrap, *args)
+        assert result.code == ExitCode.REFUSED, (args, result.stderr)
+        assert result.stdout == "" and "Traceback" not in result.stderr
+        assert committed(kafka_bootstrap, group, topic, [0, 1]) == {0: 9, 1: 10}
+        return result.stderr
+
+    with member(kafka_bootstrap, group, topic, client_id="sink-worker-7"):
+        message = refused(*base)
+        assert f"group {group} is Stable with 1 member(s) (client ids: sink-worker-7)" in message
+        assert len(message.strip().splitlines()) == 1
+
+    message = refused(*base, bootstrap=second_bootstrap)
+    assert "was taken on cluster" in message and "--by-timestamp" in message
+
+    delete_records(kafka_bootstrap, topic, 0, 6)
+    message = refused(*base)
+    assert f"group {group} {topic}[0]: target 4 is below the log-start 6" in message
+    assert "--allow-clamp" in message and f"{topic}[1]" not in message
+
+    missing = cli("-b", kafka_bootstrap, *base, "--group", unique("not-in-it"))
+    assert missing.code == ExitCode.NOT_FOUND
+
+    clamped = cli("-b", kafka_bootstrap, *base[:-1], "--allow-clamp", "-o", "json")
+    assert clamped.code == 0, clamped.stderr
+    [p0, p1] = clamped.json()["groups"][0]["partitions"]
+    assert (p0["target"], p0["delta"], p0["note"]) == (6, 3, "clamped from 4 up to the log-start")
+    assert (p1["target"], p1["delta"]) == (7, 3)
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})  # must outlive its futures
+    admin.create_partitions([NewPartitions(topic, 3)])[topic].result(30)
+    message = refused(*base, "--allow-clamp")
+    assert f"topic {topic} has 3 partitions, the checkpoint 2 (added 2)" in message
+
+    path = checkpoints.resolve_ref("w", directory)
+    path.write_text(path.read_text().replace("offset: 4,", "offset: 3,"))
+    damaged = cli("-b", kafka_bootstrap, *base)
+    assert damaged.code == ExitCode.INVALID_FILE and "checksum" in damaged.stderr
+    assert audit_lines(directory) == []
+
+
+def test_saved_plan_applies_exactly_or_is_refused_after_drift(cli, kafka_bootstrap, wave,
+                                                             tmp_path):
+    topic, group, directory = wave
+    base = ["-b", kafka_bootstrap, "rollback"]
+    plan_file = tmp_path / "plan.yaml"
+    saved = cli(*base, "--to-checkpoint", "w", "--dir", directory, "--plan-out", plan_file)
+    assert saved.code == 0 and "plan saved to" in saved.stderr
+    assert stat.S_IMODE(plan_file.stat().st_mode) == 0o600
+    shown = cli(*base, "--from-plan", plan_file, "-o", "json")
+    assert shown.code == 0 and moves(shown.json()) == [(group, 0, 9, 4, 5), (group, 1, 10, 7, 3)]
+    assert committed(kafka_bootstrap, group, topic, [0, 1]) == {0: 9, 1: 10}
+    applied = cli(*base, "--from-plan", plan_file, "--execute", "--dir", directory)
+    assert applied.code == 0, applied.stderr
+    assert committed(kafka_bootstrap, group, topic, [0, 1]) == {0: 4, 1: 7}
+
+    # Drift 1: new records arrive between plan and apply.
+    commit(kafka_bootstrap, group, topic, {0: 9, 1: 10})
+    assert cli(*base, "--to-checkpoint", "w", "--dir", directory, "--plan-out",
+               plan_file).code == 0
+    produce(kafka_bootstrap, topic, records(0, range(10, 11)))
+    drifted = cli(*base, "--from-plan", plan_file, "--execute")
+    assert drifted.code == ExitCode.REFUSED
+    assert "changed since the plan was made" in drifted.stderr
+    assert f"{topic}[0]: log-start/end were 0/10, now 0/11" in drifted.stderr
+    assert committed(kafka_bootstrap, group, topic, [0, 1]) == {0: 9, 1: 10}
+
+    # Drift 2: a consumer joins between plan and apply.
+    assert cli(*base, "--to-checkpoint", "w", "--dir", directory, "--plan-out",
+               plan_file).code == 0
+    with member(kafka_bootstrap, group, topic):
+        drifted = cli(*base, "--from-plan", plan_file, "--execute")
+    assert drifted.code == ExitCode.REFUSED
+    assert f"group {group} was Empty, now Stable" in drifted.stderr
+    assert committed(kafka_bootstrap, group, topic, [0, 1]) == {0: 9, 1: 10}
+
+    # A hand-edited plan is not a plan.
+    plan_file.write_text(plan_file.read_text().replace("target: 4", "target: 2"))
+    edited = cli(*base, "--from-plan", plan_file, "--execute")
+    assert edited.code == ExitCode.INVALID_FILE
+    assert f"plan {plan_file} is not intact: field checksum" in edited.stderr
+
+    usage = cli(*base, "--from-plan", plan_file, "--to-checkpoint", "w")
+    assert usage.code == ExitCode.USAGE
+
+
+def test_read_back_names_the_partitions_that_differ(kafka_bootstrap, wave):
+    from ingestctl import kafka
+
+    topic, group, _ = wave
+    admin = kafka.Admin(Settings(bootstrap_servers=kafka_bootstrap))
+    rollback.verify_applied(admin, group, {(topic, 0): 9, (topic, 1): 10})
+    with pytest.raises(ClusterError) as caught:
+        rollback.verify_applied(admin, group, {(topic, 0): 9, (topic, 1): 3})
+    assert caught.value.exit_code == ExitCode.CLUSTER
+    assert caught.value.details == [f"{topic}[1]: expected 3, the cluster holds 10"]
+
+
+def test_by_timestamp_on_another_cluster_lands_on_the_same_records(
+        cli, kafka_bootstrap, second_bootstrap, tmp_path):
+    """The second cluster holds the same records with the same timestamps, after three
+    others (so at offsets three higher), plus one newer record on p1."""
+    topic, group = unique("rb-x"), unique("rb-x-group")
+    for bootstrap in (kafka_bootstrap, second_bootstrap):
+        create_topic(bootstrap, topic, partitions=2)
+    same = records(0, range(10)) + records(1, range(6))
+    produce(kafka_bootstrap, topic, same)
+    earlier = [{**r, "key": b"only-on-b", "timestamp": r["timestamp"] - 50_000}
+               for r in records(0, range(3)) + records(1, range(3))]
+    newer = [{**records(1, range(20, 21))[0], "key": b"newer-on-b"}]
+    produce(second_bootstrap, topic, earlier)
+    produce(second_bootstrap, topic, same + newer)
+    commit(kafka_bootstrap, group, topic, {0: 4, 1: 6})  # p1: caught up
+    directory = tmp_path / "cps"
+    assert cli("-b", kafka_bootstrap, "checkpoint", "create", "cut", "--group", group,
+               "--dir", directory).code == 0
+
+    base = ["-b", second_bootstrap, "rollback", "--to-checkpoint", "cut", "--dir", directory]
+    assert cli(*base).code == ExitCode.REFUSED
+    done = cli(*base, "--by-timestamp", "--execute", "-o", "json")
+    assert done.code == 0, done.stderr
+    assert moves(done.json()) == [(group, 0, None, 7, None), (group, 1, None, 9, None)]
+    notes = [m["note"] for m in done.json()["groups"][0]["partitions"]]
+    assert notes[0].startswith("first record at or after") and notes[1].startswith("caught up")
+    assert committed(second_bootstrap, group, topic, [0, 1]) == {0: 7, 1: 9}
+    assert first_records(second_bootstrap, group, topic, [0, 1]) == {
+        0: (7, b"k0-4"), 1: (9, b"newer-on-b")}
