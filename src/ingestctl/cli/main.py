@@ -12,7 +12,7 @@ from typer.exceptions import TyperException
 from .. import __version__, secrets
 from ..errors import ExitCode, IngestError
 from . import checkpoint as checkpoint_cmd
-from . import cluster, config_cmd, sandbox
+from . import cluster, config_cmd, replay, sandbox
 from . import connectors as connectors_cmd
 from . import groups as groups_cmd
 from . import rollback as rollback_cmd
@@ -37,6 +37,7 @@ app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(groups_cmd.app, name="groups")
 app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(checkpoint_cmd.app, name="checkpoint")
+app.add_typer(replay.app, name="replay")
 
 _OUTPUTS = ("table", "json", "yaml")
 

@@ -1,0 +1,299 @@
+"""`ingestctl replay …` (plan, or copy with --execute), `replay status ID`, `replay list`."""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..errors import UsageError
+from .context import app_context
+from .render import emit, key_values, make_table, note
+
+app = typer.Typer(
+    help="Replay a bounded window of a topic into another topic, exactly once, under a quota.",
+)
+
+_HELP = """Copy a bounded window of a topic into a repair topic (or another cluster).
+
+Prints the plan and changes nothing unless --execute is given. With --execute it copies
+exactly once (Kafka transactions, progress kept in the compacted topic
+ingestctl-replay-progress on the target cluster); re-running the same command resumes, and
+a finished replay re-run writes nothing. Ctrl-C stops at a committed point (exit 6).
+
+WINDOW: --start TIME [--end TIME] (start inclusive, end exclusive), or --start-offset N|P:O,…
+[--end-offset N|P:O,…]; an omitted end is the partition's end when first planned.
+
+EXAMPLES
+
+  ingestctl replay --from-topic payments.authorized --to-topic payments.repair
+      --start 2026-11-26T02:10:00Z --end 2026-11-26T03:40:00Z --rate 5MiB/s --execute
+
+  ingestctl replay status rp-3f9a1c0b2d4e5f60
+"""
+
+
+def _positive(value: float | None, name: str) -> float | None:
+    if value is not None and value <= 0:
+        raise UsageError(f"{name} must be a positive number.")
+    return value
+
+
+@app.callback(invoke_without_command=True, help=_HELP)
+def replay(
+    ctx: typer.Context,
+    from_topic: Annotated[str | None, typer.Option("--from-topic", help="Source topic.")] = None,
+    to_topic: Annotated[str | None, typer.Option("--to-topic", help="Target topic.")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--start", help="Window start (ISO-8601 or epoch ms), inclusive.")] = None,
+    end: Annotated[str | None, typer.Option(
+        "--end", help="Window end (ISO-8601 or epoch ms), exclusive.")] = None,
+    start_offset: Annotated[str | None, typer.Option(
+        "--start-offset", help="N for every partition, or P:O,… per partition.")] = None,
+    end_offset: Annotated[str | None, typer.Option(
+        "--end-offset", help="N or P:O,… (exclusive); default: the end when first planned."),
+    ] = None,
+    partitions: Annotated[str | None, typer.Option(
+        "--partitions", help="Only these partitions (0,2,4-7).")] = None,
+    to_profile: Annotated[str | None, typer.Option(
+        "--to-profile", help="Target cluster: a profile of the config file.")] = None,
+    to_bootstrap_servers: Annotated[str | None, typer.Option(
+        "--to-bootstrap-servers", help="Target cluster: bootstrap servers.")] = None,
+    create_target: Annotated[bool, typer.Option(
+        "--create-target", help="Create the target topic like the source (partitions, "
+        "configs).")] = False,
+    rate: Annotated[str | None, typer.Option(
+        "--rate", help="Quota in bytes/s (5MiB/s, 500KB/s); default: the profile's.")] = None,
+    max_records_per_sec: Annotated[float | None, typer.Option(
+        "--max-records-per-sec", help="Quota in records/s.")] = None,
+    filter_header: Annotated[list[str] | None, typer.Option(
+        "--filter-header", help="Copy only records with header k=v (repeatable; every name "
+        "must match one of its values).")] = None,
+    filter_key: Annotated[str | None, typer.Option(
+        "--filter-key", help="Copy only records whose key matches this regular expression "
+        "(searched; anchor with ^…$).")] = None,
+    drop_header: Annotated[list[str] | None, typer.Option(
+        "--drop-header", help="Strip this header from the copies (repeatable).")] = None,
+    partitioning: Annotated[str, typer.Option(
+        "--partitioning", help="preserve (same partition number) or key (murmur2, as the "
+        "Java client).")] = "preserve",
+    mode: Annotated[str, typer.Option(
+        "--mode", help="exactly-once or at-least-once (for brokers without transactions).")
+    ] = "exactly-once",
+    shard: Annotated[str | None, typer.Option(
+        "--shard", help="K/N: only partitions p with p mod N = K (share a replay across "
+        "machines).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Run N shards as local processes.")] = None,
+    replay_id: Annotated[str | None, typer.Option(
+        "--id", help="Replay id (default: derived from clusters, topics, window, filters).")
+    ] = None,
+    execute: Annotated[bool, typer.Option("--execute", help="Copy (default: plan only).")
+    ] = False,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..config import resolve
+    from ..parsing import parse_kv, parse_partition_offsets, parse_partitions, parse_rate
+    from ..parsing import parse_time_ms as parse_time
+    from ..replay import engine
+    from ..replay.quota import Quota
+    from ..replay.window import Selection, WindowSpec, check_replay_id, parse_shard
+
+    state = app_context(ctx)
+    if not from_topic or not to_topic:
+        raise UsageError("give --from-topic and --to-topic (see `ingestctl replay --help`).")
+    if shard and workers:
+        raise UsageError("--shard and --workers exclude each other: --workers N runs all N "
+                         "shards here.")
+    if workers is not None and not 1 <= workers <= 64:
+        raise UsageError("--workers must be between 1 and 64.")
+    window = WindowSpec(
+        start_time=parse_time(start, "--start") if start else None,
+        end_time=parse_time(end, "--end") if end else None,
+        start_offset=parse_partition_offsets(start_offset, "--start-offset")
+        if start_offset else None,
+        end_offset=parse_partition_offsets(end_offset, "--end-offset") if end_offset else None,
+        partitions=tuple(parse_partitions(partitions)) if partitions else None,
+    )
+    selection = Selection.parse([parse_kv(f, "--filter-header") for f in filter_header or []],
+                                filter_key, list(drop_header or []))
+    source = state.settings
+    quota = Quota(parse_rate(rate) if rate else source.replay_rate,
+                  _positive(max_records_per_sec, "--max-records-per-sec")
+                  or source.replay_max_records_per_sec)
+    request = engine.ReplayRequest(
+        source_topic=from_topic, target_topic=to_topic, window=window, selection=selection,
+        partitioning=partitioning, mode=mode,
+        replay_id=check_replay_id(replay_id) if replay_id else None,
+        create_target=create_target, quota=quota,
+        shard=parse_shard(shard) if shard else None, workers=workers or 1,
+    )
+    target = source
+    if to_profile or to_bootstrap_servers:
+        # --to-profile: that profile's settings; --to-bootstrap-servers alone: the source's
+        # settings (credentials, -X) pointed at other brokers.
+        target = resolve(config=state.config, profile=to_profile or state.profile,
+                         bootstrap_servers=to_bootstrap_servers,
+                         x_props=[] if to_profile else state.x_props,
+                         command_config=None if to_profile else state.command_config,
+                         schema_registry=None, connect_url=None, timeout=state.timeout)
+        target.verbose = state.verbose
+    plan = engine.plan(source, target, request)
+    if not execute:
+        document = engine.plan_document(source, plan, request.shard)
+        emit(state.output, document, _plan_table)
+        note("nothing changed; add --execute to copy.")
+        return
+    with _progress_bar(plan.replay_id) as progress:
+        hooks = engine.Hooks(note=note, progress=progress)
+        try:
+            summary = engine.execute(source, target, plan, hooks)
+        except engine.IncompleteReplay as exc:
+            emit(state.output, exc.summary, _summary_table)
+            raise
+    emit(state.output, summary, _summary_table)
+
+
+@app.command("status")
+def status(ctx: typer.Context, replay_id: Annotated[str, typer.Argument(
+        help="The replay id (printed by the plan and the summary).")]) -> None:
+    """Progress of a replay, from its progress records on the target cluster (-b/-p)."""
+    from ..replay import engine
+
+    state = app_context(ctx)
+    emit(state.output, engine.status(state.settings, replay_id), _status_table)
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context) -> None:
+    """Replays recorded in the progress topic of the cluster (-b/-p): newest first."""
+    from ..replay import engine
+
+    state = app_context(ctx)
+    rows = engine.list_replays(state.settings)
+
+    def table(data):
+        return [make_table(None, ["replay", "status", "source", "target", "records",
+                                  "filtered", "remaining", "updated"],
+                           [(r["replay_id"], r["status"], (r["source"] or {}).get("topic"),
+                             (r["target"] or {}).get("topic"), r["records"], r["filtered"],
+                             r["remaining_offsets"], r["updated_at"]) for r in data])]
+
+    emit(state.output, rows, table)
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+def _size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _partition_table(rows: list[dict], columns: list[str]):
+    return make_table(None, columns, [[r.get(c, "") for c in columns] for r in rows])
+
+
+def _plan_table(d: dict):
+    quota = d["quota"]
+    limits = [f"{_size(quota['bytes_per_second'])}/s" if quota["bytes_per_second"] else None,
+              f"{quota['records_per_second']:g} records/s" if quota["records_per_second"]
+              else None]
+    eta = d["estimated_duration_seconds"]
+    return [
+        key_values("replay plan (nothing is written without --execute)", [
+            ("replay id", d["replay_id"]),
+            ("from", f"{d['source']['topic']} (cluster {d['source']['cluster_id']})"),
+            ("to", f"{d['target']['topic']} (cluster {d['target']['cluster_id']})"
+             + ("" if d["target"]["exists"] else " — will be created")),
+            ("mode", d["mode"]), ("partitioning", d["partitioning"]),
+            ("records", d["records"]),
+            ("bytes", f"≈ {_size(d['bytes'])} (estimate from {d['bytes_sampled_records']} "
+                      "sampled records)"),
+            ("quota", ", ".join(x for x in limits if x) or "none"),
+            ("estimated duration", f"{eta:.0f} s" if eta is not None else "unthrottled"),
+            ("resumes", "yes: progress is stored for this replay" if d["resumes"] else "no"),
+        ]),
+        _partition_table(d["partitions"], ["partition", "start", "end", "records", "bytes"]),
+    ]
+
+
+def _summary_table(d: dict):
+    resumed = ", ".join(f"{r['partition']}:{r['offset']}" for r in d["resumed_from"])
+    return [
+        key_values(f"replay {d['status']}", [
+            ("replay id", d["replay_id"]),
+            ("from", f"{d['source']['topic']} (cluster {d['source']['cluster_id']})"),
+            ("to", f"{d['target']['topic']} (cluster {d['target']['cluster_id']})"),
+            ("mode", d["guarantee"]),
+            ("records", d["records"]), ("bytes", _size(d["bytes"])),
+            ("filtered", d["filtered"]), ("invalid", d["invalid"]),
+            ("this run", f"{d['this_run']['records']} records, "
+                         f"{_size(d['this_run']['bytes'])} in {d['duration_seconds']:.1f} s "
+                         f"({_size(d['rate_bytes_per_second'])}/s)"),
+            ("resumed from", resumed or "-"),
+        ]),
+        _partition_table(d["partitions"], ["partition", "start", "end", "next", "records",
+                                           "bytes", "filtered", "invalid"]),
+    ]
+
+
+def _status_table(d: dict):
+    return [
+        key_values(f"replay {d['replay_id']}: {d['status']}", [
+            ("from", (d["source"] or {}).get("topic")), ("to", (d["target"] or {}).get("topic")),
+            ("mode", d["mode"]), ("shards", d["shards"]),
+            ("created", d["created_at"]), ("updated", d["updated_at"]),
+            ("records", d["records"]), ("bytes", _size(d["bytes"])),
+            ("filtered", d["filtered"]), ("remaining offsets", d["remaining_offsets"]),
+        ]),
+        _partition_table(d["partitions"], ["partition", "start", "end", "next", "records",
+                                           "bytes", "filtered"]),
+    ]
+
+
+class _progress_bar:
+    """A rich progress bar on stderr while copying, only when stderr is a terminal."""
+
+    def __init__(self, replay_id: str):
+        self._replay_id = replay_id
+        self._progress = None
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from .render import stderr
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} offsets"),
+            TextColumn("{task.fields[written]}"), TimeRemainingColumn(),
+            console=stderr(), transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task(self._replay_id, total=None, written="")
+        began = [None]
+
+        def update(done: int, total: int, records: int, written: int) -> None:
+            import time
+
+            now = time.monotonic()
+            if began[0] is None:
+                began[0] = (now, written)
+            elapsed = now - began[0][0]
+            rate = (written - began[0][1]) / elapsed if elapsed > 0 else 0
+            self._progress.update(task, completed=done, total=total,
+                                  written=f"{records:,} records, {_size(written)} "
+                                          f"({_size(rate)}/s)")
+
+        return update
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,0 +1,459 @@
+"""The replay's Kafka side: the copy loop (a batched read_committed reader feeding a
+transactional or idempotent writer), the compacted progress topic, and topic creation.
+
+The loop follows what is fast in confluent-kafka: consume(N) batches from partitions
+assigned at explicit offsets, no per-message Python callback (librdkafka reports failed
+deliveries only), headers and timestamps passed through untouched, poll(0) once per batch,
+and each partition stops at its planned end offset, not on a timeout.
+"""
+
+import sys
+import time
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, ResourceType
+
+from ..config import Settings
+from ..errors import ClusterError, IncompleteError
+from . import Admin, ClientErrors, describe, new_consumer, new_producer
+from .metadata import list_offsets
+
+PROVENANCE_HEADERS = ("ingestctl-replay-id", "ingestctl-source-topic",
+                      "ingestctl-source-partition", "ingestctl-source-offset")
+# The broker aborts a transaction left open by a killed run after this long; a resumed run
+# of the same replay shard aborts it at once (init_transactions).
+TRANSACTION_TIMEOUT_MS = 60_000
+MAX_BATCH = 5000
+_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+
+
+class FencedError(IncompleteError):
+    """Another run with the same transactional id started: this one must stop."""
+
+
+class Copier:
+    """Copies records of a bounded window from a source topic to a target topic.
+
+    Call init_transactions() first (it fences any older run using the same transactional
+    id and aborts its open transaction), then read the progress, then assign(), then
+    alternate copy_batch() and commit(). Counters live in the `states` objects handed to
+    assign() (attributes partition, end, next, records, bytes, filtered), updated after
+    every batch.
+    """
+
+    def __init__(self, source: Settings, target: Settings, *, target_topic: str,
+                 progress_topic: str, transactional_id: str | None, by_key: bool,
+                 max_message_bytes: int):
+        self._source = source
+        self._target = target
+        self._target_topic = target_topic
+        self._progress_topic = progress_topic
+        self._transactional = transactional_id is not None
+        self._by_key = by_key
+        self._errors = ClientErrors()
+        self._failed: list[tuple[KafkaError, int]] = []
+        conf = {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 10,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 200_000,
+            "queue.buffering.max.kbytes": 65_536,
+            "message.max.bytes": max_message_bytes,
+            # Only failures reach Python: no per-message callback on the hot path.
+            "delivery.report.only.error": True,
+            "on_delivery": self._delivery_failed,
+            # Used by --partitioning key: the Java client's hash for keys, random for nulls.
+            "partitioner": "murmur2_random",
+        }
+        if transactional_id is not None:
+            conf["transactional.id"] = transactional_id
+            conf["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
+        self._producer = new_producer(target, self._errors, **conf)
+        self._consumer = None
+        self._states: dict[int, object] = {}
+        self._pending: set[int] = set()
+        self._leftover: list = []  # consumed, not yet written (the batch reached max_bytes)
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def init_transactions(self) -> None:
+        if not self._transactional:
+            return
+        try:
+            self._producer.init_transactions(self._target.timeout)
+        except KafkaException as exc:
+            raise describe(exc, self._target, "starting the transactional producer",
+                           self._errors) from None
+
+    def assign(self, source_topic: str, replay_id: str, states: list, selection) -> None:
+        """Start reading each unfinished partition at its next offset. `selection` has
+        accepts(key, headers) (or filters == False) and drop_headers."""
+        self._states = {s.partition: s for s in states}
+        size = max(self._states, default=-1) + 1
+        self._end = [0] * size
+        self._next = [0] * size
+        self._records = [0] * size
+        self._bytes = [0] * size
+        self._filtered = [0] * size
+        self._provenance: list[list[tuple[str, bytes]]] = [[] for _ in range(size)]
+        self._provenance_size = [0] * size
+        for p, s in self._states.items():
+            self._end[p], self._next[p] = s.end, s.next
+            self._records[p], self._bytes[p], self._filtered[p] = s.records, s.bytes, s.filtered
+            headers = [(PROVENANCE_HEADERS[0], replay_id.encode()),
+                       (PROVENANCE_HEADERS[1], source_topic.encode()),
+                       (PROVENANCE_HEADERS[2], str(p).encode())]
+            self._provenance[p] = headers
+            self._provenance_size[p] = sum(len(n) + len(v) for n, v in headers) + len(
+                PROVENANCE_HEADERS[3])
+        self._accepts = selection.accepts if selection.filters else None
+        self._drop = selection.drop_headers
+        self._source_topic = source_topic
+        self._pending = {p for p, s in self._states.items() if s.next < s.end}
+        if not self._pending:
+            return
+        self._consumer = new_consumer(
+            self._source, self._errors,
+            # Bounded prefetch: memory stays flat whatever the window's size.
+            **{"queued.max.messages.kbytes": 32_768, "fetch.wait.max.ms": 100},
+        )
+        self._consumer.assign([TopicPartition(source_topic, p, self._next[p])
+                               for p in sorted(self._pending)])
+
+    @property
+    def done(self) -> bool:
+        return not self._pending
+
+    # -- the hot path -----------------------------------------------------------------------
+
+    def copy_batch(self, max_records: int, max_bytes: int | None = None) -> tuple[int, int]:
+        """Read up to max_records records, write the selected ones, stopping after the one
+        that reaches max_bytes (the rest wait for the next call); (records, bytes) written.
+        Bytes are key + value + headers as written (provenance headers included)."""
+        if not self._pending:
+            return 0, 0
+        msgs = self._leftover
+        if msgs:
+            self._leftover = []
+        else:
+            # consume(n, timeout) waits out its whole timeout unless n messages arrive: take
+            # what is queued, and block only until the first message when nothing is.
+            msgs = self._consumer.consume(max_records, 0) or self._consumer.consume(1, 0.1)
+        limit = max_bytes or sys.maxsize
+        produce = self._producer.produce
+        poll = self._producer.poll
+        topic = self._target_topic
+        ends, nexts = self._end, self._next
+        records, sizes, filtered = self._records, self._bytes, self._filtered
+        provenance, provenance_size = self._provenance, self._provenance_size
+        accepts, drop, by_key = self._accepts, self._drop, self._by_key
+        offset_header = PROVENANCE_HEADERS[3]
+        written = written_bytes = 0
+        p = offset = -1
+        try:
+            for index, msg in enumerate(msgs):
+                if msg.error() is not None:
+                    raise self._read_error(msg.error())
+                p = msg.partition()
+                offset = msg.offset()
+                if offset >= ends[p]:
+                    continue
+                nexts[p] = offset + 1
+                key = msg.key()
+                headers = msg.headers()
+                if accepts is not None and not accepts(key, headers):
+                    filtered[p] += 1
+                    continue
+                # A validation step (--validate) slots in here: check the value, count it
+                # as invalid and skip it, dead-letter it, or stop before it.
+                value = msg.value()
+                offset_text = b"%d" % offset
+                size = provenance_size[p] + len(offset_text)
+                if key is not None:
+                    size += len(key)
+                if value is not None:
+                    size += len(value)
+                if headers:
+                    if drop:
+                        headers = [h for h in headers if h[0] not in drop]
+                    for name, header_value in headers:
+                        size += len(name.encode())
+                        if header_value is not None:
+                            size += len(header_value)
+                    headers = headers + provenance[p]
+                else:
+                    headers = provenance[p].copy()
+                headers.append((offset_header, offset_text))
+                timestamp_type, timestamp = msg.timestamp()
+                while True:
+                    try:
+                        produce(topic, value, key, -1 if by_key else p,
+                                timestamp=timestamp if timestamp_type else 0, headers=headers)
+                        break
+                    except BufferError:  # librdkafka's queue is full: let it drain
+                        poll(0.05)
+                records[p] += 1
+                sizes[p] += size
+                written += 1
+                written_bytes += size
+                if written_bytes >= limit:
+                    self._leftover = msgs[index + 1:]
+                    break
+            poll(0)
+        except KafkaException as exc:
+            raise self._write_error(exc, p, offset) from None
+        self._settle(at_tail=not self._leftover and len(msgs) < max_records)
+        return written, written_bytes
+
+    def _settle(self, at_tail: bool) -> None:
+        """Finish partitions that reached their end, and copy counters to the states. At
+        the tail, the consumer's position also finishes a partition whose last offsets are
+        transaction markers (they occupy offsets but are never delivered)."""
+        finished = [p for p in self._pending if self._next[p] >= self._end[p]]
+        if at_tail and self._pending:
+            for tp in self._consumer.position(
+                    [TopicPartition(self._source_topic, p) for p in self._pending]):
+                p = tp.partition
+                if tp.offset >= self._end[p] and p not in finished:
+                    self._next[p] = self._end[p]
+                    finished.append(p)
+        if finished:
+            self._pending.difference_update(finished)
+            self._consumer.pause([TopicPartition(self._source_topic, p) for p in finished])
+        for p, state in self._states.items():
+            state.next = min(self._next[p], self._end[p])
+            state.records, state.bytes, state.filtered = (
+                self._records[p], self._bytes[p], self._filtered[p])
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        if self._transactional:
+            try:
+                self._producer.begin_transaction()
+            except KafkaException as exc:
+                raise self._write_error(exc) from None
+
+    def commit(self, progress: list[tuple[bytes, bytes]]) -> None:
+        """Make the records written since begin() and these progress records durable
+        together: one transaction, or (at-least-once) the records first, then the progress."""
+        try:
+            if not self._transactional:
+                self._flush()
+            for key, value in progress:
+                while True:
+                    try:
+                        self._producer.produce(self._progress_topic, value, key, 0)
+                        break
+                    except BufferError:
+                        self._producer.poll(0.05)
+            if self._transactional:
+                self._commit_transaction()
+            else:
+                self._flush()
+        except KafkaException as exc:
+            raise self._write_error(exc) from None
+        if self._failed:
+            raise self._write_error(None)
+
+    def _commit_transaction(self) -> None:
+        deadline = time.monotonic() + self._target.timeout
+        while True:
+            try:
+                self._producer.commit_transaction(max(1.0, deadline - time.monotonic()))
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if self._fenced(err) or not err.retriable() or time.monotonic() > deadline:
+                    raise
+
+    def _flush(self) -> None:
+        if self._producer.flush(self._target.timeout) > 0:
+            raise ClusterError(
+                f"writing to {self._target_topic} did not finish within "
+                f"{self._target.timeout:g} s; check the target cluster (or raise --timeout)."
+            )
+
+    def abort(self) -> None:
+        """Abort the open transaction, if any; best effort (a fenced producer cannot)."""
+        if self._transactional:
+            try:
+                self._producer.abort_transaction(self._target.timeout)
+            except KafkaException:
+                pass
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _delivery_failed(self, err: KafkaError, msg) -> None:
+        if err is not None:
+            self._failed.append((err, msg.partition()))
+
+    def _fenced(self, err: KafkaError) -> bool:
+        if err.code() in _FENCED:
+            return True
+        if err.code() != KafkaError._FATAL:
+            return False
+        # "Local: Fatal error" hides its cause: poll() raises it or reports it (error_cb,
+        # or the delivery reports of the records the broker refused).
+        try:
+            self._producer.poll(0)
+        except KafkaException as exc:
+            if exc.args and exc.args[0].code() in _FENCED:
+                return True
+        return any(e.code() in _FENCED for e in self._errors.errors) or any(
+            e.code() in _FENCED for e, _ in self._failed)
+
+    def _write_error(self, exc: KafkaException | None, partition: int = -1, offset: int = -1):
+        """The IngestError for a failed write; exc is None when only a delivery failed."""
+        err = exc.args[0] if exc is not None and exc.args else None
+        if isinstance(err, KafkaError) and self._fenced(err):
+            return FencedError("another run of this replay shard started and fenced this one.")
+        if self._failed:
+            failed, target_partition = self._failed[0]
+            return ClusterError(
+                f"writing to {self._target_topic} (partition {target_partition}) failed: "
+                f"{failed.str()}; nothing after the last committed progress counts as copied, "
+                "so fix the cause and re-run the same command to resume."
+            )
+        if isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            return ClusterError(
+                f"the record at {self._source_topic} partition {partition} offset {offset} is "
+                f"larger than {self._target_topic} accepts once the provenance headers are "
+                "added; raise the target's max.message.bytes and re-run to resume."
+            )
+        return describe(exc, self._target, f"writing to {self._target_topic}", self._errors)
+
+    def _read_error(self, err: KafkaError):
+        if err.code() in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
+            return ClusterError(
+                f"reading {self._source_topic} failed: records of the window were deleted by "
+                "retention before they were copied; what was committed is in the target."
+            )
+        return describe(KafkaException(err), self._source, f"reading {self._source_topic}",
+                        self._errors)
+
+
+def written_size(record, replay_id: str, drop_headers: frozenset[str]) -> int:
+    """The bytes a Record (kafka.records) takes once written by the copy loop: key + value
+    + kept headers + provenance headers. Must match copy_batch's accounting."""
+    size = (len(record.key or b"") + len(record.value or b"")
+            + sum(len(n.encode()) + len(v or b"") for n, v in record.headers
+                  if n not in drop_headers))
+    provenance = (replay_id, record.topic, str(record.partition), str(record.offset))
+    return size + sum(len(n) + len(v.encode()) for n, v in zip(PROVENANCE_HEADERS, provenance,
+                                                               strict=True))
+
+
+# -- the progress topic and topic creation -----------------------------------------------------
+
+def read_compacted(settings: Settings, topic: str, partition: int = 0, *,
+                   settle: bool = False,
+                   on_wait: Callable[[str], None] | None = None) -> dict[bytes, bytes | None]:
+    """The latest value of every key in one partition of a compacted topic (read_committed).
+
+    With settle=False it reads what is decided now (up to the last stable offset). With
+    settle=True it reads up to the high watermark taken now, waiting for transactions open
+    below it to be committed or aborted: every transaction committed before this call is
+    then seen, even when another writer's open transaction started earlier."""
+    admin = Admin(settings)
+    tp = (topic, partition)
+    low = list_offsets(admin, {tp: "earliest"})[tp].offset
+    end = list_offsets(admin, {tp: "latest"}, read_committed=not settle)[tp].offset
+    if end <= low:
+        return {}
+    out: dict[bytes, bytes | None] = {}
+    errors = ClientErrors()
+    consumer = new_consumer(settings, errors)
+    try:
+        consumer.assign([TopicPartition(topic, partition, low)])
+        patience = settings.timeout + (TRANSACTION_TIMEOUT_MS / 1000 if settle else 0)
+        last_progress = time.monotonic()
+        warned = False
+        position = low
+        while position < end:
+            msgs = consumer.consume(1000, 0) or consumer.consume(1, 0.2)
+            for msg in msgs:
+                if msg.error() is not None:
+                    raise describe(KafkaException(msg.error()), settings, f"reading {topic}",
+                                   errors)
+                if msg.offset() < end:
+                    out[msg.key()] = msg.value()
+            now_at = consumer.position([TopicPartition(topic, partition)])[0].offset
+            if now_at > position:
+                position, last_progress = now_at, time.monotonic()
+                continue
+            stalled = time.monotonic() - last_progress
+            if settle and not warned and stalled > 2 and on_wait is not None:
+                on_wait(f"waiting for an open transaction in {topic} to end (a replay that was "
+                        f"killed; the broker aborts it within {TRANSACTION_TIMEOUT_MS // 1000} "
+                        "s)")
+                warned = True
+            if stalled > patience:
+                raise ClusterError(
+                    f"reading {topic} stalled for {patience:g} s at offset {position} of "
+                    f"{end}; check the target cluster (or raise --timeout)."
+                )
+    finally:
+        consumer.close()
+    return out
+
+
+def broker_count(admin: Admin) -> int:
+    try:
+        return len(admin.client.list_topics(timeout=admin.timeout).brokers)
+    except KafkaException as exc:
+        raise describe(exc, admin.settings, "listing brokers", admin.errors) from None
+
+
+def topic_overrides(admin: Admin, topic: str) -> dict[str, str]:
+    """The configs set on the topic itself (not broker defaults)."""
+    futures = admin.client.describe_configs([ConfigResource(ResourceType.TOPIC, topic)],
+                                            request_timeout=admin.timeout)
+    entries = admin.result(next(iter(futures.values())), f"describing the configs of {topic}")
+    return {name: e.value for name, e in entries.items()
+            if e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and e.value is not None}
+
+
+def create_topic(admin: Admin, topic: str, partitions: int, replication_factor: int,
+                 config: dict[str, str]) -> bool:
+    """Create a topic; False when it exists already (another run may have just created it)."""
+    futures = admin.client.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
+                  config=config)], request_timeout=admin.timeout)
+    try:
+        futures[topic].result(timeout=admin.timeout + 1)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return False
+        raise describe(exc, admin.settings, f"creating topic {topic}", admin.errors) from None
+    except TimeoutError:
+        raise ClusterError(f"creating topic {topic} did not finish within {admin.timeout:g} s; "
+                           "check the cluster (or raise --timeout).") from None
+    _await_leaders(admin, topic)
+    return True
+
+
+def _await_leaders(admin: Admin, topic: str) -> None:
+    """A new topic is usable once every partition has a leader; creation returns sooner."""
+    deadline = time.monotonic() + admin.timeout
+    while True:
+        try:
+            md = admin.client.list_topics(topic=topic, timeout=admin.timeout)
+        except KafkaException as exc:
+            raise describe(exc, admin.settings, f"describing {topic}", admin.errors) from None
+        meta = md.topics.get(topic)
+        if meta is not None and meta.error is None and meta.partitions and all(
+                p.leader >= 0 for p in meta.partitions.values()):
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(f"topic {topic} was created but has no leader after "
+                               f"{admin.timeout:g} s; check the cluster.")
+        time.sleep(0.1)

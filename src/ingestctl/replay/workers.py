@@ -1,0 +1,131 @@
+"""--workers N: the replay's N shards as local processes, one summary.
+
+Each worker is a fresh interpreter (spawn, not fork: librdkafka's threads do not survive a
+fork) running shard K/N with its share of the quota and the parent's plan, so every shard
+uses the same end offsets. Workers report progress, notes and their outcome through a
+queue; the parent merges them. SIGINT/SIGTERM reaching the parent are passed on, and each
+worker finishes its open transaction before it stops.
+"""
+
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+
+from .. import errors as errors_module
+from .. import secrets
+from ..config import Settings
+from ..errors import IngestError
+from . import progress as prog
+from .engine import Hooks, IncompleteReplay, Plan, run_shard
+from .quota import SystemClock
+
+
+def _worker(channel, shard: tuple[int, int], source: Settings, target: Settings,
+            plan: Plan) -> None:
+    """A worker process's body: run one shard and report how it ended."""
+    for settings in (source, target):
+        for key, value in settings.kafka.items():
+            if secrets.is_secret_key(key):
+                secrets.register(value)
+    logging.getLogger("ingestctl.librdkafka").setLevel(
+        logging.DEBUG if source.verbose else logging.CRITICAL + 1)
+    k = shard[0]
+    hooks = Hooks(note=lambda m: channel.put(("note", k, m)),
+                  progress=lambda *values: channel.put(("progress", k, values)))
+    try:
+        summary = run_shard(source, target, plan, shard,
+                            plan.request.quota.share(shard[1]), hooks, SystemClock())
+        channel.put(("done", k, summary))
+    except IncompleteReplay as exc:
+        channel.put(("incomplete", k, exc.summary, exc.message))
+    except IngestError as exc:
+        channel.put(("error", k, type(exc).__name__, exc.message, exc.details))
+    except BaseException as exc:  # a bug: reported by the parent as one
+        channel.put(("error", k, "IngestError", f"worker {k} failed: "
+                     f"{exc.__class__.__name__}: {exc}", []))
+
+
+def run_workers(source: Settings, target: Settings, plan: Plan, hooks: Hooks) -> dict:
+    n = plan.request.workers
+    context = multiprocessing.get_context("spawn")
+    channel = context.Queue()
+    workers = [context.Process(target=_worker, args=(channel, (k, n), source, target, plan),
+                               name=f"ingestctl-replay-{k}of{n}") for k in range(n)]
+    began = time.monotonic()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        def forward(signum, frame):
+            for w in workers:
+                if w.pid is not None and w.exitcode is None:
+                    os.kill(w.pid, signal.SIGTERM)
+
+        previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    outcomes: dict[int, tuple] = {}
+    ticks: dict[int, tuple] = {}
+    try:
+        for w in workers:
+            w.start()
+        while len(outcomes) < n:
+            try:
+                message = channel.get(timeout=0.25)
+            except queue.Empty:
+                for k, w in enumerate(workers):
+                    if k not in outcomes and w.exitcode is not None and channel.empty():
+                        outcomes[k] = ("error", k, "IngestError",
+                                       f"worker {k} ended unexpectedly (exit code {w.exitcode})",
+                                       [])
+                continue
+            kind, k = message[0], message[1]
+            if kind == "note":
+                hooks.note(f"worker {k}: {message[2]}")
+            elif kind == "progress":
+                ticks[k] = message[2]
+                if hooks.progress is not None:
+                    hooks.progress(*(sum(t[i] for t in ticks.values()) for i in range(4)))
+            else:
+                outcomes[k] = message
+        for w in workers:
+            w.join()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return _merge(plan, outcomes, time.monotonic() - began)
+
+
+def _merge(plan: Plan, outcomes: dict[int, tuple], duration: float) -> dict:
+    failures = [o for o in outcomes.values() if o[0] == "error"]
+    if failures:
+        _, k, name, message, details = failures[0]
+        error_class = getattr(errors_module, name, IngestError)
+        raise error_class(message, details)
+    summaries = [o[2] for _, o in sorted(outcomes.items())]
+    rows = sorted((row for s in summaries for row in s["partitions"]),
+                  key=lambda r: r["partition"])
+    states = [prog.PartitionState(r["partition"], r["start"], r["end"], r["next"], r["records"],
+                                  r["bytes"], r["filtered"], r["invalid"]) for r in rows]
+    run_records = sum(s["this_run"]["records"] for s in summaries)
+    run_bytes = sum(s["this_run"]["bytes"] for s in summaries)
+    first = summaries[0]
+    merged = {
+        **first,
+        "status": "completed" if all(s["status"] == "completed" for s in summaries)
+        else "incomplete",
+        "partitions": rows,
+        **prog.totals(states),
+        "duration_seconds": round(duration, 3),
+        "rate_bytes_per_second": round(run_bytes / duration, 1) if duration > 0 else 0.0,
+        "this_run": {"records": run_records, "bytes": run_bytes},
+        "resumed_from": sorted((r for s in summaries for r in s["resumed_from"]),
+                               key=lambda r: r["partition"]),
+        "already_completed": all(s["already_completed"] for s in summaries),
+        "shard": None,
+        "workers": len(summaries),
+    }
+    incomplete = [o for o in outcomes.values() if o[0] == "incomplete"]
+    if incomplete:
+        raise IncompleteReplay(" ".join(dict.fromkeys(o[3] for o in incomplete)), merged)
+    return merged
