@@ -12,7 +12,7 @@ sandbox of its own in a temporary directory.
 import os
 import sys
 
-# Run as `python bench/inspect.py`, this file's directory leads sys.path, and the file's name
+# Run as `python bench/inspect_commands.py`, this file's directory leads sys.path, and the file's name
 # would shadow the standard library's `inspect` (which dataclasses imports).
 sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
 
