@@ -9,14 +9,8 @@ Runs against INGESTCTL_TEST_BOOTSTRAP when set (and removes what it created), el
 sandbox of its own in a temporary directory.
 """
 
-import os
-import sys
-
-# Run as `python bench/inspect_commands.py`, this file's directory leads sys.path, and the file's name
-# would shadow the standard library's `inspect` (which dataclasses imports).
-sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
-
 import logging
+import os
 import statistics
 import subprocess
 import tempfile
