@@ -13,6 +13,7 @@ import logging
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
