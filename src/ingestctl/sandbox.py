@@ -73,6 +73,8 @@ class Status:
     already_running: bool = False
     # component -> seconds from its launch until it answered, for those this start began
     started: dict[str, float] = field(default_factory=dict)
+    # listeners and files of `start --security` (sandbox_security.describe); no secret
+    security: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         out = {
@@ -92,6 +94,7 @@ class Status:
             out["components_started_in_seconds"] = {
                 name: round(seconds, 2) for name, seconds in self.started.items()
             }
+        out.update(self.security)
         if self.already_running:
             out["already_running"] = True
         return out
@@ -365,6 +368,10 @@ def status(data_dir: Path | None = None) -> Status:
     connect = _running_component(state, "connect", data_dir)
     if connect:
         result.connect_url, result.connect_log = connect["url"], connect["log"]
+    if state.get("security"):
+        from . import sandbox_security
+
+        result.security = sandbox_security.describe(state["security"])
     return result
 
 
@@ -458,6 +465,7 @@ def start(
     registry_port: int | None = None,
     with_connect: bool = False,
     connect_port: int | None = None,
+    security: bool = False,
 ) -> Status:
     """Start the sandbox's broker unless it runs, then each requested component that does not
     run yet; return once every one of them answers."""
@@ -479,8 +487,12 @@ def start(
                 f"{running['port']}, not {asked_port}; stop the sandbox first or use another "
                 "--data-dir."
             )
-    if not current.running:
-        _start_broker(data_dir, port, kafka_version, kafka_home, timeout, progress)
+    if current.running:
+        from . import sandbox_security
+
+        sandbox_security.refuse_change(data_dir, bool(state.get("security")), security)
+    else:
+        _start_broker(data_dir, port, kafka_version, kafka_home, timeout, progress, security)
     started = _start_components(
         data_dir, timeout, progress,
         registry_port=registry_port if with_registry else None, with_registry=with_registry,
@@ -494,7 +506,7 @@ def start(
 
 
 def _start_broker(data_dir: Path, port: int | None, kafka_version: str, kafka_home: str | None,
-                  timeout: float, progress) -> None:
+                  timeout: float, progress, security: bool = False) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     state = read_state(data_dir)
     java = find_java(17, "the Kafka broker")
@@ -511,7 +523,14 @@ def _start_broker(data_dir: Path, port: int | None, kafka_version: str, kafka_ho
             "formatted) is in use; free it, or use a new --data-dir."
         )
     props = data_dir / "server.properties"
-    props.write_text(_server_properties(data_dir, port, controller_port))
+    properties = _server_properties(data_dir, port, controller_port)
+    if security or state.get("security"):  # once secured, restarts keep the listeners
+        from . import sandbox_security
+
+        progress("preparing the SASL and TLS listeners…")
+        state["security"] = sandbox_security.prepare(data_dir, state.get("security"), free_port)
+        properties = sandbox_security.server_properties(properties, state["security"])
+    props.write_text(properties)
     (data_dir / "log4j2.properties").write_text(_LOG4J2)
     log = data_dir / "broker.log"
 
@@ -554,6 +573,8 @@ def _start_broker(data_dir: Path, port: int | None, kafka_version: str, kafka_ho
         raise
     state["cluster_id"] = cluster
     _write_state(data_dir, state)
+    if state.get("security"):
+        sandbox_security.after_start(bootstrap, state["security"], timeout)
 
 
 def _log_size(log: Path) -> int:

@@ -54,6 +54,10 @@ def start(
     connect_port: Annotated[int | None, typer.Option(
         "--connect-port", help="Connect REST port on 127.0.0.1 (default 8083, or a free one).")
     ] = None,
+    security: Annotated[bool, typer.Option(
+        "--security", help="Also listen with SASL (SCRAM-SHA-512, PLAIN) and TLS (a CA and "
+        "certificates made here), and enforce ACLs; super user 'admin'. Kept on restarts.")
+    ] = False,
 ) -> None:
     """Start (or restart, keeping its data) a sandbox broker, and the schema registry or Kafka
     Connect when asked, and wait until each answers. On a running sandbox, starts only the
@@ -67,6 +71,7 @@ def start(
         data_dir=data_dir, port=port, kafka_version=kafka_version, kafka_home=kafka_home,
         progress=lambda msg: note(msg), with_registry=with_registry,
         registry_port=registry_port, with_connect=with_connect, connect_port=connect_port,
+        security=security,
     )
     if status.already_running:
         note(f"the sandbox in {status.data_dir} is already running at {status.bootstrap}.")

@@ -7,6 +7,7 @@ KafkaException into the IngestError hierarchy so a cluster problem is one senten
 """
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -39,24 +40,77 @@ _AUTHORIZATION = {
     KafkaError.CLUSTER_AUTHORIZATION_FAILED: ("Cluster", "the cluster"),
     KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ("TransactionalId", "the transactional id"),
 }
+# A client certificate the broker refuses reaches librdkafka as a TLS alert on a failed
+# receive (_TRANSPORT), after its own side of the handshake succeeded: as final as a failed
+# handshake, so it ends the wait like one.
+_TLS_ALERT = re.compile(r"SSL alert|tls alert", re.IGNORECASE)
+
+
+def _is_authentication(err: KafkaError) -> bool:
+    return err.code() in _AUTHENTICATION or (
+        err.code() == KafkaError._TRANSPORT and bool(_TLS_ALERT.search(err.str())))
+
+
+def _is_tls(err: KafkaError) -> bool:
+    return err.code() == KafkaError._SSL or bool(_TLS_ALERT.search(err.str()))
+
+
+def _detail(err: KafkaError) -> str:
+    """librdkafka's text without the broker prefix and the state suffix."""
+    text = re.sub(r"^\S+://\S+?: ", "", err.str())
+    return re.sub(r" \(after \d+ms in state \w+\)$", "", text)
+
+
+# The broker names only the resource type it refused. The operation is the one Kafka's ACL
+# table requires of the request that was made, known from what was being done: the first
+# entry whose type matches and whose words start `what` (or are empty) names it.
+_ACL_OPERATIONS = (
+    ("TransactionalId", "", "Write"),
+    ("Group", "altering", "Read"),
+    ("Group", "writing", "Read"),
+    ("Group", "committing", "Read"),
+    ("Group", "", "Describe"),
+    ("Topic", "reading", "Read"),
+    ("Topic", "altering", "Read"),
+    ("Topic", "writing", "Write"),
+    ("Topic", "creating", "Create"),
+    ("Topic", "deleting", "Delete"),
+    ("Topic", "describing the configs", "DescribeConfigs"),
+    ("Topic", "", "Describe"),
+    ("Cluster", "creating", "Create"),
+    ("Cluster", "altering", "Alter"),
+    ("Cluster", "", "Describe"),
+)
+
+
+def acl_operation(kind: str, what: str) -> str:
+    for resource, words, operation in _ACL_OPERATIONS:
+        if resource == kind and what.startswith(words):
+            return operation
+    return "access"
 
 
 class ClientErrors:
     """Collects the errors librdkafka reports through error_cb (authentication, TLS, all
     brokers down) so a timed-out request can be explained by its real cause."""
 
-    def __init__(self):
+    def __init__(self, fail_fast: Settings | None = None):
         self._lock = threading.Lock()
         self.errors: list[KafkaError] = []
+        self._fail_fast = fail_fast
 
     def __call__(self, err: KafkaError) -> None:
         with self._lock:
             self.errors.append(err)
+        if self._fail_fast is not None and _is_authentication(err):
+            # Raised from the poll(), consume() or flush() that served this callback, so a
+            # consumer or producer whose caller does not watch the errors still ends at once.
+            raise from_kafka_error(err, self._fail_fast, "connecting to the Kafka cluster")
 
     def cause(self) -> KafkaError | None:
         with self._lock:
             for err in reversed(self.errors):
-                if err.code() in _AUTHENTICATION:
+                if _is_authentication(err):
                     return err
             return self.errors[-1] if self.errors else None
 
@@ -105,14 +159,32 @@ class Admin:
     def timeout(self) -> float:
         return self.settings.timeout
 
+    def metadata(self, what: str, topic: str | None = None):
+        """list_topics() within the timeout, asked in short slices so that an authentication
+        failure (learnt through error_cb) ends it at once rather than at the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return self.client.list_topics(topic=topic, timeout=max(0.1, min(0.5, remaining)))
+            except KafkaException as exc:
+                self.client.poll(0)
+                err = exc.args[0] if exc.args else None
+                cause = self.errors.cause()
+                if (isinstance(err, KafkaError) and err.code() == KafkaError._TIMED_OUT
+                        and remaining > 0.5 and not (cause and _is_authentication(cause))):
+                    continue
+                raise describe(exc, self.settings, what, self.errors) from None
+
 
 def new_consumer(settings: Settings, group_id: str | None = None,
                  errors: ClientErrors | None = None, **overrides):
     """A consumer that never creates topics, never commits on its own, and reads committed
     records only. Without a group id it gets a throwaway one it never commits to. Pass
-    `errors` to collect what librdkafka reports through error_cb."""
+    `errors` to collect what librdkafka reports through error_cb; without it, an
+    authentication failure raises ClusterError from the consume() or poll() that learns of it."""
     conf = client_config(
-        settings, errors,
+        settings, errors if errors is not None else ClientErrors(fail_fast=settings),
         **{
             "group.id": group_id or f"ingestctl-reader-{uuid.uuid4().hex[:12]}",
             "enable.auto.commit": False,
@@ -128,6 +200,10 @@ def new_consumer(settings: Settings, group_id: str | None = None,
 
 
 def new_producer(settings: Settings, errors: ClientErrors | None = None, **overrides):
+    """A producer; without `errors`, an authentication failure raises ClusterError from the
+    poll() or flush() that learns of it."""
+    if errors is None:
+        errors = ClientErrors(fail_fast=settings)
     conf = client_config(settings, errors, **overrides)
     return _create(Producer, conf, "the producer")
 
@@ -145,18 +221,32 @@ def from_kafka_error(err: KafkaError, settings: Settings, what: str,
                      errors: ClientErrors | None = None) -> IngestError:
     code = err.code()
     cause = errors.cause() if errors else None
-    if cause is not None and code in _UNREACHABLE and cause.code() in _AUTHENTICATION:
+    if cause is not None and code in _UNREACHABLE and _is_authentication(cause):
         err, code = cause, cause.code()
-    if code in _AUTHENTICATION:
+    if _is_tls(err) and _TLS_ALERT.search(err.str()):
         return ClusterError(
-            f"{what} failed: authentication with {settings.bootstrap_servers} failed "
-            f"({err.str()}); check the credentials, TLS certificates and security.protocol."
+            f"{what} failed: the brokers at {settings.bootstrap_servers} refused the client "
+            f"certificate ({_detail(err)}); set ssl.certificate.location and ssl.key.location "
+            "to a certificate signed by a CA the brokers trust."
+        )
+    if _is_tls(err):
+        return ClusterError(
+            f"{what} failed: the TLS handshake with {settings.bootstrap_servers} failed "
+            f"({_detail(err)}); set ssl.ca.location to the CA that signed the brokers' "
+            "certificates."
+        )
+    if _is_authentication(err):
+        user = settings.kafka.get("sasl.username")
+        return ClusterError(
+            f"{what} failed: SASL authentication with {settings.bootstrap_servers}"
+            + (f" as user '{user}'" if user else "") + f" failed ({_detail(err)}); check "
+            "sasl.username, sasl.password, sasl.mechanism and security.protocol."
         )
     if code in _AUTHORIZATION:
         kind, _ = _AUTHORIZATION[code]
         return ClusterError(
-            f"{what} failed: not authorized ({kind} access denied: {err.str()}); "
-            "ask for the ACL or use another principal."
+            f"{what} failed: the principal is not authorized ({kind} "
+            f"{acl_operation(kind, what)} denied); ask for that ACL or use another principal."
         )
     if code in _UNREACHABLE:
         return ClusterError(
@@ -187,7 +277,7 @@ def wait(future, settings: Settings, what: str, errors: ClientErrors | None = No
             if client is not None:
                 client.poll(0)
             cause = errors.cause() if errors else None
-            if cause is not None and cause.code() in _AUTHENTICATION:
+            if cause is not None and _is_authentication(cause):
                 raise from_kafka_error(cause, settings, what, errors) from None
             if time.monotonic() >= deadline:
                 raise ClusterError(

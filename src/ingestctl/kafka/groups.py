@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from ..errors import ClusterError
-from . import Admin
+from . import Admin, from_kafka_error
 
 TP = tuple[str, int]
 
@@ -89,6 +89,11 @@ def alter_offsets(admin: Admin, group_id: str, offsets: dict[TP, int]) -> None:
     )
     futures = admin.client.alter_consumer_group_offsets([request], request_timeout=admin.timeout)
     result = admin.result(futures[group_id], f"altering the offsets of group {group_id}")
+    errors = [tp.error for tp in result.topic_partitions if tp.error is not None]
+    if errors and len({e.code() for e in errors}) == 1:
+        # One cause for every partition (a missing ACL, above all): one sentence naming it.
+        raise from_kafka_error(errors[0], admin.settings,
+                               f"altering the offsets of group {group_id}", admin.errors)
     failed = [f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in result.topic_partitions
               if tp.error is not None]
     if failed:

@@ -3,7 +3,13 @@
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType
 
 from ..errors import NotFoundError
@@ -29,13 +35,7 @@ class TopicMeta:
 
 def list_topics(admin: Admin) -> dict[str, TopicMeta]:
     """Every topic the principal may see, with partition leaders, replicas and ISR."""
-    try:
-        md = admin.client.list_topics(timeout=admin.timeout)
-    except Exception as exc:  # KafkaException: translated with the client's collected errors
-        from . import describe
-
-        admin.client.poll(0)
-        raise describe(exc, admin.settings, "listing topics", admin.errors) from None
+    md = admin.metadata("listing topics")
     topics = {}
     for name, t in md.topics.items():
         if t.error is not None:
@@ -56,6 +56,15 @@ def topics(admin: Admin, names: list[str]) -> dict[str, TopicMeta]:
     known = list_topics(admin)
     missing = [n for n in names if n not in known]
     if missing:
+        # A topic the principal may not describe is left out of the full listing: ask for
+        # each by name, so a missing ACL is reported as such rather than as a missing topic.
+        futures = admin.client.describe_topics(TopicCollection(missing),
+                                               request_timeout=admin.timeout)
+        for name in missing:
+            try:
+                admin.result(futures[name], f"describing topic {name}")
+            except NotFoundError:
+                pass
         raise NotFoundError(
             f"topic {', '.join(missing)} does not exist on {admin.settings.bootstrap_servers}; "
             "check the name with `ingestctl topics list`."
