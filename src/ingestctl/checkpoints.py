@@ -85,7 +85,7 @@ class GroupState:
 class SchemaVersion:
     id: int
     version: int
-    fingerprint: str
+    fingerprint: str | None  # None: not an Avro schema (or not a valid one)
 
 
 @dataclass(frozen=True)
@@ -360,7 +360,7 @@ def from_document(document, source: str = "<memory>") -> Checkpoint:
             f.fail(f"schemas.{subject}", "must be a mapping")
         schemas[subject] = SchemaVersion(f.count(body, "id", where),
                                          f.count(body, "version", where),
-                                         f.text(body, "fingerprint", where))
+                                         f.text(body, "fingerprint", where, optional=True))
 
     connectors = f.mapping(document, "connectors", "")
     for name, body in connectors.items():
@@ -682,9 +682,18 @@ def _groups_section(infos, committed, marks, around) -> dict[str, GroupState]:
 
 
 def _schemas_section(settings: Settings, topics: dict[str, TopicState]) -> dict:
-    """subject -> id, version, fingerprint from the schema registry. Empty until the
-    registry support lands; the format already carries the section."""
-    return {}
+    """The latest id, version and fingerprint of each topic's `<topic>-key` and
+    `<topic>-value` subject that the registry holds; empty when no registry is configured.
+    One listing of the subjects, then one request per subject that exists."""
+    if not settings.schema_registry_url:
+        return {}
+    from .schema import Registry
+
+    registry = Registry(settings)
+    existing = set(registry.subjects())
+    wanted = [s for t in sorted(topics) for s in (f"{t}-key", f"{t}-value") if s in existing]
+    return {subject: SchemaVersion(v.id, v.version, v.fingerprint)
+            for subject, v in registry.latest_versions(wanted).items()}
 
 
 def _connectors_section(settings: Settings, names: list[str]) -> dict:
@@ -743,10 +752,13 @@ def partition_count_problems(cp: Checkpoint, known, topics: list[str]) -> list[s
     return problems
 
 
-def diff(a: Checkpoint, b: Checkpoint, from_name: str, to_name: str) -> dict:
+def diff(a: Checkpoint, b: Checkpoint, from_name: str, to_name: str,
+         compare_subjects: bool = True) -> dict:
     """What changed from a to b (the JSON shape of DESIGN.md): records produced and log-start
     moves per partition, records consumed per group partition, partitions added or removed,
-    schema ids changed."""
+    schema ids changed: per partition (the last record's ids) and per subject (latest id,
+    version, fingerprint; from or to null where the subject was absent). compare_subjects
+    False leaves subjects out (a live side read without a schema registry knows none)."""
     a_tps = {(t, p): s for t, ts in a.topics.items() for p, s in ts.partitions.items()}
     b_tps = {(t, p): s for t, ts in b.topics.items() for p, s in ts.partitions.items()}
     topics, schemas_changed = [], []
@@ -758,7 +770,7 @@ def diff(a: Checkpoint, b: Checkpoint, from_name: str, to_name: str) -> dict:
         if x.schema_ids != y.schema_ids:
             schemas_changed.append({"topic": tp[0], "partition": tp[1],
                                     "from": list(x.schema_ids), "to": list(y.schema_ids)})
-    for subject in sorted(a.schemas.keys() | b.schemas.keys()):
+    for subject in sorted(a.schemas.keys() | b.schemas.keys()) if compare_subjects else ():
         x, y = a.schemas.get(subject), b.schemas.get(subject)
         if x != y:
             schemas_changed.append({"subject": subject,
@@ -784,4 +796,5 @@ def diff(a: Checkpoint, b: Checkpoint, from_name: str, to_name: str) -> dict:
         "partitions_removed": [{"topic": t, "partition": p}
                                for t, p in sorted(a_tps.keys() - b_tps.keys())],
         "schemas_changed": schemas_changed,
+        "subjects_compared": compare_subjects,
     }

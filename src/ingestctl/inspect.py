@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import Settings
-from .errors import IncompleteError, NotFoundError
+from .errors import IncompleteError, NotFoundError, UsageError
 from .kafka import Admin, metadata, records
 from .kafka import groups as kgroups
 from .kafka.around import records_around
@@ -23,6 +23,7 @@ from .parsing import format_time
 TP = tuple[str, int]
 
 DEFAULT_PEEK_COUNT = 5
+DECODINGS = ("avro",)
 TOPIC_CONFIGS = ("retention.ms", "retention.bytes", "cleanup.policy", "min.insync.replicas")
 
 
@@ -157,10 +158,13 @@ def _text_or_base64(data: bytes | None) -> tuple[str | None, str | None]:
     return base64.b64encode(data).decode("ascii"), "base64"
 
 
-def record_view(record: Record) -> dict:
+def record_view(record: Record, registry=None) -> dict:
     """A record as peek shows it: UTF-8 text where the bytes decode, else base64 marked as such
     in `key_encoding`, `value_encoding` and `header_encodings`. A header name that occurs more
-    than once maps to the list of its values, all base64 when any of them is not UTF-8."""
+    than once maps to the list of its values, all base64 when any of them is not UTF-8.
+
+    With a schema.Registry the value is decoded from Avro in the Confluent wire format (see
+    _avro_fields)."""
     key, key_encoding = _text_or_base64(record.key)
     value, value_encoding = _text_or_base64(record.value)
     by_name: dict[str, list[bytes | None]] = {}
@@ -176,7 +180,7 @@ def record_view(record: Record) -> dict:
         else:
             shown = [None if raw is None else raw.decode("utf-8") for raw in raws]
         headers[name] = shown if len(shown) > 1 else shown[0]
-    return {
+    view = {
         "topic": record.topic,
         "partition": record.partition,
         "offset": record.offset,
@@ -188,6 +192,40 @@ def record_view(record: Record) -> dict:
         "value": value,
         "value_encoding": value_encoding,
     }
+    if registry is not None:
+        view.update(_avro_fields(record, registry))
+    return view
+
+
+def _avro_fields(record: Record, registry) -> dict:
+    """The decoded value (JSON-safe, `value_encoding` "avro") and its schema's id, subject and
+    version. A value that does not decode keeps its raw form and gets `decode_error` (one
+    sentence) and `decode_error_reason` (a schema.InvalidRecordError reason) instead, so one
+    bad record does not hide the others. A tombstone has nothing to decode: schema null."""
+    from .schema import InvalidRecordError, jsonable
+
+    if record.value is None:
+        return {"schema": None, "decode_error": None, "decode_error_reason": None}
+    try:
+        decoded = registry.decode(record.value)
+    except InvalidRecordError as exc:
+        return {"schema": _schema_ref(registry, record.topic, exc.schema_id),
+                "decode_error": exc.message, "decode_error_reason": exc.reason}
+    return {"value": jsonable(decoded.value), "value_encoding": "avro",
+            "schema": _schema_ref(registry, record.topic, decoded.schema_id),
+            "decode_error": None, "decode_error_reason": None}
+
+
+def _schema_ref(registry, topic: str, schema_id: int | None) -> dict | None:
+    """{id, subject, version}: the topic's value subject when the id is registered under it
+    (its newest such version), else the first subject that registered it; subject and version
+    are null for an id under no subject (or unknown to the registry)."""
+    if schema_id is None:
+        return None
+    found = sorted(registry.versions_of(schema_id))
+    own = [sv for sv in found if sv[0] == f"{topic}-value"]
+    subject, version = (own[-1] if own else found[0]) if found else (None, None)
+    return {"id": schema_id, "subject": subject, "version": version}
 
 
 @dataclass(frozen=True)
@@ -198,9 +236,17 @@ class PeekResult:
 
 def peek(settings: Settings, topic: str, partitions: list[int] | None = None,
          offset: int | None = None, at_ms: int | None = None, last: int | None = None,
-         count: int | None = None) -> PeekResult:
+         count: int | None = None, decode: str | None = None) -> PeekResult:
     """Up to `count` records of each partition from a start: `offset`, the first record at or
-    after `at_ms`, `last` offsets before the end, or (by default) the newest `count`."""
+    after `at_ms`, `last` offsets before the end, or (by default) the newest `count`.
+    decode="avro" decodes values through the schema registry of the settings."""
+    registry = None
+    if decode is not None:
+        if decode not in DECODINGS:
+            raise UsageError(f"--decode: '{decode}' is not one of {', '.join(DECODINGS)}.")
+        from .schema import Registry
+
+        registry = Registry(settings)  # no registry configured: exit 2 before reading
     admin = Admin(settings)
     meta = metadata.topics(admin, [topic])[topic]
     if partitions is None:
@@ -236,7 +282,7 @@ def peek(settings: Settings, topic: str, partitions: list[int] | None = None,
             starts[tp] = max(log_start, end - last)
     read = records.read_ranges(settings, {tp: (starts[tp], marks[tp][1]) for tp in tps},
                                limit_per_partition=count)
-    return PeekResult([record_view(r) for tp in tps for r in read[tp]], notes)
+    return PeekResult([record_view(r, registry) for tp in tps for r in read[tp]], notes)
 
 
 # --- groups -------------------------------------------------------------------------------

@@ -53,6 +53,10 @@ def _show_tables(data: dict) -> list:
         (topic, p["partition"], p["log_start"], p["end"], p["end"] - p["log_start"],
          p["first_timestamp"], p["last_timestamp"], ",".join(map(str, p["schema_ids"])))
         for topic, body in data["topics"].items() for p in body["partitions"]]))
+    if data["schemas"]:
+        tables.append(make_table("schemas", ["subject", "id", "version", "fingerprint"], [
+            (subject, s["id"], s["version"], s["fingerprint"])
+            for subject, s in data["schemas"].items()]))
     if data["groups"]:
         tables.append(make_table("groups", [
             "group", "state", "members", "topic", "partition", "offset", "next timestamp",
@@ -146,12 +150,17 @@ def diff(
     directory = _directory(ctx, directory)
     path = checkpoints.resolve_ref(ref, directory)
     before = checkpoints.load(path)
+    compare_subjects = True
     if live:
         after, to_name = checkpoints.capture_like(state.settings, before), "live"
+        compare_subjects = bool(state.settings.schema_registry_url)
+        if before.schemas and not compare_subjects:
+            note("schema subjects not compared: no schema registry is configured "
+                 "(--schema-registry or the profile).")
     else:
         other_path = checkpoints.resolve_ref(other, directory)
         after, to_name = checkpoints.load(other_path), str(other_path)
-    data = checkpoints.diff(before, after, str(path), to_name)
+    data = checkpoints.diff(before, after, str(path), to_name, compare_subjects)
     if not data["same_cluster"]:
         note("warning: the two sides are different clusters; offsets are not comparable.")
     emit(state.output, data, _diff_tables)
@@ -173,9 +182,18 @@ def _diff_tables(data: dict) -> list:
             tables.append(f"{title}: " + ", ".join(f"{e['topic']}[{e['partition']}]"
                                                    for e in data[key]))
     for change in data["schemas_changed"]:
-        where = change.get("subject") or f"{change['topic']}[{change['partition']}]"
-        tables.append(f"schema changed: {where}: {change['from']} -> {change['to']}")
+        if "subject" in change:
+            tables.append(f"schema changed: {change['subject']}: "
+                          f"{_subject_version(change['from'])} -> "
+                          f"{_subject_version(change['to'])}")
+        else:
+            tables.append(f"schema ids of the last record changed: {change['topic']}"
+                          f"[{change['partition']}]: {change['from']} -> {change['to']}")
     return tables
+
+
+def _subject_version(entry: dict | None) -> str:
+    return "absent" if entry is None else f"version {entry['version']} (id {entry['id']})"
 
 
 @app.command("verify")

@@ -1,5 +1,6 @@
 """`ingestctl topics list|describe|peek`."""
 
+import json
 import re
 from typing import Annotated
 
@@ -122,10 +123,14 @@ def peek(
         "--last", min=1, help="Start this many offsets before each partition's end.")] = None,
     count: Annotated[int | None, typer.Option(
         "--count", min=1, help="Records per partition (default 5, or --last).")] = None,
+    decode: Annotated[str | None, typer.Option(
+        "--decode", help="avro: decode values (Confluent wire format) through the schema "
+        "registry (--schema-registry or the profile).")] = None,
 ) -> None:
     """Records with offset, timestamp, key, headers and value: by default the newest 5 of each
     partition. Keys, values and headers that are not UTF-8 are shown as base64 (and marked
-    so in JSON); tables shorten long values, JSON and YAML carry them whole."""
+    so in JSON); tables shorten long values, JSON and YAML carry them whole. With --decode
+    avro a value that does not decode is shown as it is, with a decode_error sentence."""
     from .. import inspect
 
     state = app_context(ctx)
@@ -136,16 +141,43 @@ def peek(
     partitions = parse_partitions(partition, "--partition") if partition is not None else None
     at_ms = parse_time_ms(at, "--at") if at is not None else None
     result = inspect.peek(state.settings, topic, partitions, offset=offset, at_ms=at_ms,
-                          last=last, count=count)
+                          last=last, count=count, decode=decode)
     for message in result.notes:
         note(message)
+    undecoded = [r for r in result.records if r.get("decode_error")]
+    if undecoded and state.output == "table":  # the table has no room for the sentences
+        for r in undecoded:
+            note(f"{r['topic']}[{r['partition']}] offset {r['offset']}: {r['decode_error']}")
+    elif undecoded:
+        note(f"{len(undecoded)} record(s) did not decode; see their decode_error.")
 
     def table(rows):
-        return [make_table(None, ["partition", "offset", "timestamp", "key", "headers", "value"], [
+        columns = ["partition", "offset", "timestamp", "key", "headers", "value"]
+        if decode:
+            columns.append("schema")
+        return [make_table(None, columns, [
             (r["partition"], r["offset"], r["timestamp"],
              _short(_marked(r["key"], r["key_encoding"]), 24),
              _short(", ".join(f"{k}={v}" for k, v in r["headers"].items()), 40),
-             _short(_marked(r["value"], r["value_encoding"])))
+             _short(_value_text(r)), *([_schema_text(r)] if decode else []))
             for r in rows])]
 
     emit(state.output, result.records, table)
+
+
+def _value_text(record: dict) -> str | None:
+    if record["value_encoding"] == "avro":
+        return json.dumps(record["value"], separators=(",", ":"), ensure_ascii=False,
+                          default=str)
+    return _marked(record["value"], record["value_encoding"])
+
+
+def _schema_text(record: dict) -> str:
+    if record.get("decode_error_reason"):
+        return f"not decoded: {record['decode_error_reason']}"
+    ref = record.get("schema")
+    if ref is None:
+        return ""
+    if ref["subject"] is None:
+        return f"id {ref['id']}"
+    return f"id {ref['id']}: {ref['subject']} v{ref['version']}"

@@ -1,0 +1,277 @@
+"""Schemas wired into the commands, on a real broker and a real Apicurio Registry: Avro events
+written by confluent-kafka's AvroSerializer with two schema versions, peeked decoded, captured
+in checkpoints with ids, versions and fingerprints, and diffed across a schema change."""
+
+import base64
+import dataclasses
+import json
+import struct
+from dataclasses import dataclass
+
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+from conftest import unique
+from kafkautil import create_topic, produce
+
+from ingestctl import checkpoints, sandbox, schema
+
+PAYMENT_V1 = {
+    "type": "record", "name": "Payment", "namespace": "acme.payments",
+    "fields": [{"name": "id", "type": "long"}, {"name": "account", "type": "string"}],
+}
+PAYMENT_V2 = {
+    "type": "record", "name": "Payment", "namespace": "acme.payments",
+    "fields": [{"name": "id", "type": "long"}, {"name": "account", "type": "string"},
+               {"name": "amount", "type": "int", "default": 0}],
+}
+PAYMENT_V3 = {
+    "type": "record", "name": "Payment", "namespace": "acme.payments",
+    "fields": [{"name": "id", "type": "long"}, {"name": "account", "type": "string"},
+               {"name": "amount", "type": "int", "default": 0},
+               {"name": "currency", "type": "string", "default": "EUR"}],
+}
+UNKNOWN_ID = 2**31 - 7
+
+
+@pytest.fixture(scope="module")
+def registry_url(services):
+    return services.registry_url()
+
+
+def serializer(registry_url: str, schema_dict) -> AvroSerializer:
+    client = SchemaRegistryClient({"url": registry_url})
+    return AvroSerializer(client, json.dumps(schema_dict), conf={"auto.register.schemas": True})
+
+
+@dataclass
+class Events:
+    """Partition 0: good v1/v2 records between a corrupt payload (offset 2), an unknown schema
+    id (4) and a value without the magic byte (6). Partition 1: good records and a tombstone."""
+
+    topic: str
+    id1: int
+    id2: int
+    values: dict[tuple[int, int], bytes | None]  # (partition, offset) -> value as produced
+    decoded: dict[tuple[int, int], dict]  # the good records' data
+    bad: dict[tuple[int, int], str]  # (partition, offset) -> InvalidRecordError reason
+
+    def window_size(self) -> int:
+        return len(self.values)
+
+
+@pytest.fixture(scope="module")
+def events(kafka_bootstrap, registry_url) -> Events:
+    topic = unique("schema-events")
+    create_topic(kafka_bootstrap, topic, partitions=2)
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    v1, v2 = serializer(registry_url, PAYMENT_V1), serializer(registry_url, PAYMENT_V2)
+
+    def payment(n, amount=None):
+        data = {"id": n, "account": f"acct-{n}"}
+        return data if amount is None else {**data, "amount": amount}
+
+    good_v1 = v1(payment(3), ctx)
+    plan = {
+        (0, 0): (v1, payment(0)), (0, 1): (v2, payment(1, 250)),
+        (0, 2): good_v1[:-1],  # the string ends early
+        (0, 3): (v1, payment(3)),
+        (0, 4): b"\x00" + struct.pack(">I", UNKNOWN_ID) + good_v1[5:],
+        (0, 5): (v2, payment(5, 500)),
+        (0, 6): b'{"id": 6, "account": "acct-6"}',
+        (0, 7): (v1, payment(7)),
+        (1, 0): (v2, payment(10, 1000)), (1, 1): None, (1, 2): (v1, payment(12)),
+    }
+    values, decoded = {}, {}
+    for at, spec in plan.items():
+        if isinstance(spec, tuple):
+            ser, data = spec
+            values[at] = ser(data, ctx)
+            decoded[at] = data
+        else:
+            values[at] = spec
+    produce(kafka_bootstrap, topic, [
+        {"partition": p, "key": f"k{p}-{o}".encode(), "value": value,
+         "headers": [("tenant", b"acme")]}
+        for (p, o), value in sorted(values.items())])
+    client = SchemaRegistryClient({"url": registry_url})
+    id1 = client.get_version(f"{topic}-value", 1).schema_id
+    id2 = client.get_version(f"{topic}-value", 2).schema_id
+    bad = {(0, 2): schema.CORRUPT_PAYLOAD, (0, 4): schema.UNKNOWN_SCHEMA_ID,
+           (0, 6): schema.NO_MAGIC_BYTE}
+    return Events(topic, id1, id2, values, decoded, bad)
+
+
+def schema_id(value: bytes) -> int:
+    return struct.unpack(">I", value[1:5])[0]
+
+
+# --- topics peek --decode avro --------------------------------------------------------------
+
+def test_peek_decodes_two_schema_versions_and_names_each_bad_record(
+        cli, kafka_bootstrap, registry_url, events):
+    result = cli("-b", kafka_bootstrap, "--schema-registry", registry_url, "topics", "peek",
+                 events.topic, "--offset", "0", "--count", "10", "--decode", "avro", "-o", "json")
+    assert result.code == 0, result.stderr
+    records = {(r["partition"], r["offset"]): r for r in result.json()}
+    assert set(records) == set(events.values)
+    subject = f"{events.topic}-value"
+    for at, data in events.decoded.items():
+        r = records[at]
+        sid = schema_id(events.values[at])
+        version = 1 if sid == events.id1 else 2
+        assert (r["value"], r["value_encoding"]) == (data, "avro"), at
+        assert r["schema"] == {"id": sid, "subject": subject, "version": version}, at
+        assert r["decode_error"] is None and r["key"] == f"k{at[0]}-{at[1]}"
+        assert r["headers"] == {"tenant": "acme"}
+    assert {at for at, r in records.items() if r["schema"] and r["schema"]["version"] == 2} == {
+        (0, 1), (0, 5), (1, 0)}
+    for at, reason in events.bad.items():
+        r = records[at]
+        assert r["decode_error_reason"] == reason, at
+        assert r["decode_error"].endswith(".") and "\n" not in r["decode_error"]
+        # the raw value is kept, byte for byte
+        raw = (base64.b64decode(r["value"]) if r["value_encoding"] == "base64"
+               else r["value"].encode())
+        assert raw == events.values[at]
+    assert records[(0, 2)]["schema"] == {"id": events.id1, "subject": subject, "version": 1}
+    assert records[(0, 4)]["schema"] == {"id": UNKNOWN_ID, "subject": None, "version": None}
+    assert "40403" in records[(0, 4)]["decode_error"]
+    assert records[(0, 6)]["schema"] is None and "magic byte 0" in records[(0, 6)]["decode_error"]
+    tombstone = records[(1, 1)]
+    assert (tombstone["value"], tombstone["schema"], tombstone["decode_error"]) == (
+        None, None, None)
+    assert "3 record(s) did not decode" in result.stderr
+
+
+def test_peek_table_names_bad_records_on_stderr(cli, kafka_bootstrap, registry_url, events,
+                                                monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # no wrapping: the columns are checked whole
+    result = cli("-b", kafka_bootstrap, "--schema-registry", registry_url, "topics", "peek",
+                 events.topic, "--partition", "0", "--offset", "1", "--count", "3",
+                 "--decode", "avro")
+    assert result.code == 0, result.stderr
+    assert (f"{events.topic}[0] offset 2: the value does not decode as Avro with schema id "
+            f"{events.id1}") in result.stderr.replace("\n", " ")
+    assert '{"id":1,"account":"acct-1","amount":250}' in result.stdout
+    assert f"id {events.id2}: {events.topic}-value v2" in result.stdout
+    assert "not decoded: corrupt-payload" in result.stdout
+
+
+def test_peek_decode_needs_a_reachable_registry(cli, kafka_bootstrap, events):
+    no_registry = cli("-b", kafka_bootstrap, "topics", "peek", events.topic, "--decode", "avro")
+    assert no_registry.code == 2 and "--schema-registry" in no_registry.stderr
+    wrong = cli("-b", kafka_bootstrap, "--schema-registry", "http://127.0.0.1:1", "topics",
+                "peek", events.topic, "--decode", "protobuf")
+    assert wrong.code == 2 and "--decode: 'protobuf' is not one of avro" in wrong.stderr
+    down = f"http://127.0.0.1:{sandbox.free_port()}/apis/ccompat/v7"
+    unreachable = cli("-b", kafka_bootstrap, "--schema-registry", down, "--timeout", "3",
+                      "topics", "peek", events.topic, "--decode", "avro", "-o", "json")
+    assert unreachable.code == 5, unreachable.stderr
+    assert "cannot reach the schema registry" in unreachable.stderr
+    assert unreachable.stdout == "" and "Traceback" not in unreachable.stderr
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+def test_checkpoints_capture_and_diff_schema_versions(cli, kafka_bootstrap, registry_url,
+                                                     tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    topic = unique("schema-cp")
+    create_topic(kafka_bootstrap, topic, partitions=2)
+    key_ctx = SerializationContext(topic, MessageField.KEY)
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    key_ser = serializer(registry_url, "string")
+    v1, v2, v3 = (serializer(registry_url, s) for s in (PAYMENT_V1, PAYMENT_V2, PAYMENT_V3))
+    produce(kafka_bootstrap, topic, [
+        {"partition": 0, "key": key_ser("a", key_ctx),
+         "value": v1({"id": 1, "account": "a"}, ctx)},
+        {"partition": 0, "key": b"plain-key",
+         "value": v2({"id": 2, "account": "a", "amount": 5}, ctx)},
+        {"partition": 1, "key": key_ser("b", key_ctx),
+         "value": v1({"id": 3, "account": "b"}, ctx)},
+    ])
+    client = SchemaRegistryClient({"url": registry_url})
+    key_id = client.get_version(f"{topic}-key", 1).schema_id
+    id1, id2 = (client.get_version(f"{topic}-value", v).schema_id for v in (1, 2))
+    directory = tmp_path / "cps"
+    base = ["-b", kafka_bootstrap, "--schema-registry", registry_url]
+
+    created = cli(*base, "checkpoint", "create", "w", "--topic", topic, "--dir", directory,
+                  "-o", "json")
+    assert created.code == 0, created.stderr
+    first = created.json()
+    assert first["schemas"] == {
+        f"{topic}-key": {"id": key_id, "version": 1,
+                         "fingerprint": schema.fingerprint('"string"')},
+        f"{topic}-value": {"id": id2, "version": 2,
+                           "fingerprint": schema.fingerprint(PAYMENT_V2)},
+    }
+    # the last record's ids: partition 0's key is plain bytes, partition 1's is Avro too
+    assert [p["schema_ids"] for p in first["topics"][topic]["partitions"]] == [
+        [id2], sorted([key_id, id1])]
+    shown = cli("checkpoint", "show", "w", "--dir", directory, "-o", "json").json()
+    assert shown["schemas"] == first["schemas"]
+
+    # A third version arrives and partition 0's last record uses it.
+    produce(kafka_bootstrap, topic, [
+        {"partition": 0, "key": b"k", "value": v3({"id": 4, "account": "a", "amount": 1,
+                                                   "currency": "NOK"}, ctx)}])
+    id3 = client.get_version(f"{topic}-value", 3).schema_id
+    expected = [
+        {"topic": topic, "partition": 0, "from": [id2], "to": [id3]},
+        {"subject": f"{topic}-value",
+         "from": {"id": id2, "version": 2, "fingerprint": schema.fingerprint(PAYMENT_V2)},
+         "to": {"id": id3, "version": 3, "fingerprint": schema.fingerprint(PAYMENT_V3)}},
+    ]
+    live = cli(*base, "checkpoint", "diff", "w", "--live", "--dir", directory, "-o", "json")
+    assert live.code == 0, live.stderr
+    assert live.json()["schemas_changed"] == expected
+    assert cli(*base, "checkpoint", "create", "w", "--topic", topic, "--dir", directory).code == 0
+    between = cli("checkpoint", "diff", "w@1", "w@2", "--dir", directory, "-o", "json").json()
+    assert between["schemas_changed"] == expected and between["subjects_compared"] is True
+    table = cli("checkpoint", "diff", "w@1", "w@2", "--dir", directory)
+    assert (f"schema changed: {topic}-value: version 2 (id {id2}) -> version 3 (id {id3})"
+            in table.stdout)
+
+    # Without a registry the live side knows no subjects: they are not compared, and said so.
+    blind = cli("-b", kafka_bootstrap, "checkpoint", "diff", "w@1", "--live", "--dir",
+                directory, "-o", "json")
+    assert blind.code == 0, blind.stderr
+    assert blind.json()["schemas_changed"] == expected[:1]
+    assert blind.json()["subjects_compared"] is False
+    assert "schema subjects not compared" in blind.stderr
+
+
+def test_checkpoint_without_subjects_or_registry(cli, kafka_bootstrap, registry_url, tmp_path):
+    topic = unique("schema-none")
+    create_topic(kafka_bootstrap, topic)
+    produce(kafka_bootstrap, topic, [{"value": b"\x00\x00\x00\x00\x07payload"}])
+    with_registry = cli("-b", kafka_bootstrap, "--schema-registry", registry_url, "checkpoint",
+                        "create", "w", "--topic", topic, "--dir", tmp_path, "-o", "json")
+    assert with_registry.code == 0, with_registry.stderr
+    assert with_registry.json()["schemas"] == {}
+    assert with_registry.json()["topics"][topic]["partitions"][0]["schema_ids"] == [7]
+    down = f"http://127.0.0.1:{sandbox.free_port()}/apis/ccompat/v7"
+    unreachable = cli("-b", kafka_bootstrap, "--schema-registry", down, "--timeout", "3",
+                      "checkpoint", "create", "w", "--topic", topic, "--dir", tmp_path)
+    assert unreachable.code == 5 and "cannot reach the schema registry" in unreachable.stderr
+    assert len(list((tmp_path / "w").iterdir())) == 1  # nothing written by the failed one
+
+
+def test_subjects_without_a_fingerprint_round_trip():
+    """A Protobuf or JSON Schema subject has no Avro fingerprint: null in the file."""
+    cp = checkpoints.Checkpoint(
+        wave="w", created_at=1_764_120_000_000, cluster_id="c", note=None, topics={},
+        groups={}, schemas={"t-value": checkpoints.SchemaVersion(3, 1, None),
+                            "u-value": checkpoints.SchemaVersion(4, 2, "sha256:ab")})
+    assert checkpoints.loads(checkpoints.dumps(cp)) == cp
+    later = dataclasses.replace(cp, schemas={"u-value": checkpoints.SchemaVersion(5, 3, None)})
+    changed = checkpoints.diff(cp, later, "a", "b")["schemas_changed"]
+    assert changed == [
+        {"subject": "t-value", "from": {"id": 3, "version": 1, "fingerprint": None},
+         "to": None},
+        {"subject": "u-value", "from": {"id": 4, "version": 2, "fingerprint": "sha256:ab"},
+         "to": {"id": 5, "version": 3, "fingerprint": None}}]
+    assert checkpoints.diff(cp, later, "a", "b", compare_subjects=False)["schemas_changed"] == []
