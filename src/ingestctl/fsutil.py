@@ -20,7 +20,14 @@ def private_dir(path: Path) -> Path:
     """Create the directory (and parents) 0700, or tighten an existing one to 0700."""
     path = Path(path).expanduser()
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    mode = stat.S_IMODE(path.stat().st_mode)
+    info = path.stat()
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077 and (mode & stat.S_ISVTX or info.st_uid != os.geteuid()):
+        # A shared directory (/tmp, another user's): tightening it would lock others out.
+        raise RefusedError(
+            f"{path} is shared with other users (mode {mode:o}); write into a directory "
+            "of your own (mode 700) instead."
+        )
     if mode & 0o077:
         try:
             os.chmod(path, 0o700)
