@@ -29,6 +29,12 @@ from typing import NoReturn
 
 import yaml
 
+from .checkpoint_connectors import (
+    ConnectorState,
+    diff_connectors,
+    parse_connector,
+    read_connectors,
+)
 from .config import Settings
 from .errors import InvalidFileError, NotFoundError, UsageError
 from .fsutil import atomic_write, private_dir
@@ -97,7 +103,7 @@ class Checkpoint:
     topics: dict[str, TopicState]
     groups: dict[str, GroupState]
     schemas: dict[str, SchemaVersion] = field(default_factory=dict)
-    connectors: dict[str, dict] = field(default_factory=dict)
+    connectors: dict[str, ConnectorState] = field(default_factory=dict)
 
     def group_offsets(self, group: str) -> dict[TP, int]:
         offsets = self.groups[group].offsets
@@ -187,7 +193,7 @@ def to_document(cp: Checkpoint) -> dict:
             subject: {"id": s.id, "version": s.version, "fingerprint": s.fingerprint}
             for subject, s in sorted(cp.schemas.items())
         },
-        "connectors": {name: dict(c) for name, c in sorted(cp.connectors.items())},
+        "connectors": {name: c.as_document() for name, c in sorted(cp.connectors.items())},
     }
 
 
@@ -214,6 +220,11 @@ def dumps(cp: Checkpoint) -> str:
         for g, v in document["groups"].items()
     }
     layout["schemas"] = {s: _Flow(v) for s, v in document["schemas"].items()}
+    layout["connectors"] = {
+        c: {**v, "tasks": [_Flow(t) for t in v["tasks"]],
+            "offsets": [_Flow(o) for o in v["offsets"]]}
+        for c, v in document["connectors"].items()
+    }
     return yaml.dump(layout, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
 
 
@@ -362,15 +373,12 @@ def from_document(document, source: str = "<memory>") -> Checkpoint:
                                          f.count(body, "version", where),
                                          f.text(body, "fingerprint", where, optional=True))
 
-    connectors = f.mapping(document, "connectors", "")
-    for name, body in connectors.items():
-        if not isinstance(body, dict):
-            f.fail(f"connectors.{name}", "must be a mapping")
+    connectors = {name: parse_connector(f, name, body)
+                  for name, body in f.mapping(document, "connectors", "").items()}
 
     if checksum(document) != stored_checksum:
         f.fail("checksum", "does not match the content (the file was edited or damaged)")
-    return Checkpoint(wave, created_at, cluster_id, note, topics, groups, schemas,
-                      {name: dict(body) for name, body in connectors.items()})
+    return Checkpoint(wave, created_at, cluster_id, note, topics, groups, schemas, connectors)
 
 
 def loads(text: str, source: str = "<memory>") -> Checkpoint:
@@ -504,7 +512,8 @@ def listing(directory: Path, wave: str | None = None) -> list[dict]:
                 entry["error"] = exc.message
             else:
                 entry.update(created_at=_time_text(cp.created_at), cluster_id=cp.cluster_id,
-                             note=cp.note, topics=len(cp.topics), groups=len(cp.groups))
+                             note=cp.note, topics=len(cp.topics), groups=len(cp.groups),
+                             connectors=len(cp.connectors))
             out.append(entry)
     return out
 
@@ -576,9 +585,10 @@ def capture(settings: Settings, wave: str, topics: list[str] = (), groups: list[
 
 
 def capture_like(settings: Settings, cp: Checkpoint) -> Checkpoint:
-    """The live state of a checkpoint's topics and groups, for `diff --live`: a topic or
-    group that has gone is simply absent."""
-    return _capture(settings, cp.wave, list(cp.topics), list(cp.groups), list(cp.connectors),
+    """The live state of a checkpoint's topics, groups and (with a Connect URL) connectors,
+    for `diff --live`: one that has gone is simply absent."""
+    connectors = list(cp.connectors) if settings.connect_url else []
+    return _capture(settings, cp.wave, list(cp.topics), list(cp.groups), connectors,
                     None, strict=False)
 
 
@@ -590,7 +600,14 @@ def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: l
 
     admin = kafka.Admin(settings)
     cluster = kafka.cluster_id(admin)
+    # Connectors before the groups and watermarks: a sink's offsets then lie within the ends.
+    connectors = _connectors_section(settings, connector_names, cluster, strict)
     group_infos, committed = _read_groups(admin, group_ids, strict)
+    sink_groups = sorted({c.group for c in connectors.values() if c.group} - set(group_ids))
+    if sink_groups:
+        infos, offsets = _read_groups(admin, sink_groups, strict=False)
+        group_infos.update(infos)
+        committed.update(offsets)
 
     known = metadata.list_topics(admin)
     missing = [t for t in topic_names if t not in known]
@@ -600,6 +617,7 @@ def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: l
             "check the name with `ingestctl topics list`."
         )
     names = {t for t in topic_names if t in known}
+    names |= {t for c in connectors.values() for t in c.topics if t in known}
     for group, offsets in committed.items():
         for topic in sorted({t for t, _ in offsets} - set(known)):
             log.warning("group %s has offsets for %s, which no longer exists; left out",
@@ -627,7 +645,7 @@ def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: l
         topics=topics_section,
         groups=_groups_section(group_infos, committed, marks, around),
         schemas=_schemas_section(settings, topics_section),
-        connectors=_connectors_section(settings, connector_names),
+        connectors=connectors,
     )
 
 
@@ -696,13 +714,13 @@ def _schemas_section(settings: Settings, topics: dict[str, TopicState]) -> dict:
             for subject, v in registry.latest_versions(wanted).items()}
 
 
-def _connectors_section(settings: Settings, names: list[str]) -> dict:
-    """connector -> state, tasks, offsets from Kafka Connect. Empty until the Connect support
-    lands; the format already carries the section."""
-    if names:
-        log.warning("connectors (%s) are not recorded yet by this version of ingestctl",
-                    ", ".join(names))
-    return {}
+def _connectors_section(settings: Settings, names: list[str], cluster: str,
+                        strict: bool) -> dict[str, ConnectorState]:
+    """connector -> type, class, state, tasks, a sink's group and topics, and its offsets, from
+    Kafka Connect (see checkpoint_connectors). A sink's group is recorded in the groups section
+    too (with its next/last record times), so `rollback --group connect-NAME --by-timestamp`
+    can place it on another cluster; `rollback --connector` uses the offsets recorded here."""
+    return read_connectors(settings, names, cluster, strict)
 
 
 # --- verify and diff -----------------------------------------------------------------------
@@ -753,7 +771,7 @@ def partition_count_problems(cp: Checkpoint, known, topics: list[str]) -> list[s
 
 
 def diff(a: Checkpoint, b: Checkpoint, from_name: str, to_name: str,
-         compare_subjects: bool = True) -> dict:
+         compare_subjects: bool = True, compare_connectors: bool = True) -> dict:
     """What changed from a to b (the JSON shape of DESIGN.md): records produced and log-start
     moves per partition, records consumed per group partition, partitions added or removed,
     schema ids changed: per partition (the last record's ids) and per subject (latest id,
@@ -797,4 +815,8 @@ def diff(a: Checkpoint, b: Checkpoint, from_name: str, to_name: str,
                                for t, p in sorted(a_tps.keys() - b_tps.keys())],
         "schemas_changed": schemas_changed,
         "subjects_compared": compare_subjects,
+        # per connector: state and tasks, and per sink partition the offsets and consumed;
+        # compare_connectors False: a live side read without a Connect URL knows none.
+        "connectors": diff_connectors(a.connectors, b.connectors) if compare_connectors else [],
+        "connectors_compared": compare_connectors,
     }

@@ -336,7 +336,7 @@ def _views(settings: Settings, names: list[str] | None) -> tuple[list[dict], lis
             )
         overview = {n: overview[n] for n in names}
     groups = {name: sink_group(name, config) for name, (status, config) in overview.items()
-              if _is_sink(status, config)}
+              if is_sink(status, config)}
     lags, notes = _sink_lags(settings, connect, sorted(set(groups.values())))
     rows = []
     for name, (status, config) in overview.items():
@@ -356,7 +356,8 @@ def _views(settings: Settings, names: list[str] | None) -> tuple[list[dict], lis
     return rows, notes
 
 
-def _is_sink(status: ConnectorStatus, config: dict[str, str]) -> bool:
+def is_sink(status: ConnectorStatus, config: dict[str, str]) -> bool:
+    """Connect's type when it says, else a sink by its `topics`/`topics.regex` setting."""
     if status.type in ("sink", "source"):
         return status.type == "sink"
     return "topics" in config or "topics.regex" in config

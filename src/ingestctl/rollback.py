@@ -94,7 +94,7 @@ def _refuse_active_groups(infos) -> None:
                            "so they are Empty, then run this again.", details=active)
 
 
-def _bounds(admin, tps: list[TP]) -> dict[TP, Bounds]:
+def partition_bounds(admin, tps: list[TP]) -> dict[TP, Bounds]:
     from .kafka import metadata
 
     # The end is the high watermark: the highest offset a group can commit, as Kafka's own
@@ -149,7 +149,7 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
     infos = kafka_groups.describe_groups(admin, chosen)
     _refuse_active_groups(infos)
     tps = sorted({tp for offsets in recorded.values() for tp in offsets})
-    bounds = _bounds(admin, tps)
+    bounds = partition_bounds(admin, tps)
     current = kafka_groups.committed_offsets(admin, chosen)
 
     plans, problems = [], []
@@ -170,7 +170,7 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
                                         notes)
         problems += [f"group {group} {p}" for p in out_of_range]
         plans.append(GroupPlan(group, infos[group].state, moves))
-    _refuse_plan_problems(problems, allow_clamp)
+    refuse_plan_problems(problems, allow_clamp)
     how = "by timestamp" if by_timestamp else "by offset"
     return Plan("rollback", f"{checkpoint_path} ({how})", cluster,
                 time.time_ns() // 1_000_000, plans, bounds)
@@ -184,7 +184,7 @@ def _offsets_for_times(admin, lookups: dict[TP, int]) -> dict[TP, int]:
     return {tp: info.offset for tp, info in found.items()}
 
 
-def _refuse_plan_problems(problems: list[str], allow_clamp: bool) -> None:
+def refuse_plan_problems(problems: list[str], allow_clamp: bool) -> None:
     if not problems:
         return
     clampable = any("below the log-start" in p or "above the end" in p for p in problems)
@@ -234,7 +234,7 @@ def plan_reset(settings: Settings, group: str, topics: list[str], spec: ResetSpe
         tps += [(topic, p) for p in chosen]
     infos = kafka_groups.describe_groups(admin, [group])
     _refuse_active_groups(infos)
-    bounds = _bounds(admin, tps)
+    bounds = partition_bounds(admin, tps)
     current = kafka_groups.committed_offsets(admin, [group]).get(group, {})
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     value, time_offsets = spec.value, None
@@ -244,9 +244,9 @@ def plan_reset(settings: Settings, group: str, topics: list[str], spec: ResetSpe
         time_offsets = _offsets_for_times(admin, dict.fromkeys(tps, value))
     wanted, problems = reset_wanted(spec.kind, value, tps, current, bounds, time_offsets, now)
     if problems:
-        _refuse_plan_problems([f"group {group} {p}" for p in problems], allow_clamp)
+        refuse_plan_problems([f"group {group} {p}" for p in problems], allow_clamp)
     moves, out_of_range = place_all(wanted, current, bounds, allow_clamp)
-    _refuse_plan_problems([f"group {group} {p}" for p in out_of_range], allow_clamp)
+    refuse_plan_problems([f"group {group} {p}" for p in out_of_range], allow_clamp)
     return Plan("groups reset", spec.describe(), cluster, now,
                 [GroupPlan(group, infos[group].state, moves)], bounds)
 
@@ -352,7 +352,7 @@ def check_drift(settings: Settings, plan: Plan) -> None:
     live_topics = metadata.list_topics(admin)
     tps = [tp for tp in plan.bounds
            if tp[0] in live_topics and tp[1] in live_topics[tp[0]].partitions]
-    live_bounds = _bounds(admin, tps)
+    live_bounds = partition_bounds(admin, tps)
     committed = kafka_groups.committed_offsets(admin, names)
     problems = drift({g.group: g.state for g in plan.groups},
                      {g: i.state for g, i in infos.items()},

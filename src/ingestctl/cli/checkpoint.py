@@ -1,5 +1,6 @@
 """`ingestctl checkpoint create|list|show|diff|verify`."""
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -42,7 +43,12 @@ def _summary_table(data: dict):
         ("note", data["note"]),
         ("topics", f"{len(data['topics'])} ({partitions} partitions)"),
         ("groups", len(data["groups"])),
+        ("connectors", len(data["connectors"])),
     ])
+
+
+def _tasks(tasks: list[dict] | None) -> str:
+    return ", ".join(f"{t['id']}:{t['state']}" for t in tasks) or "none"
 
 
 def _show_tables(data: dict) -> list:
@@ -65,7 +71,24 @@ def _show_tables(data: dict) -> list:
              o["next_timestamp"], o["last_timestamp"])
             for group, body in data["groups"].items()
             for topic, entries in body["offsets"].items() for o in entries]))
+    if data["connectors"]:
+        tables.append(make_table("connectors", [
+            "connector", "type", "state", "tasks", "group", "offsets"], [
+            (name, c["type"], c["state"], _tasks(c["tasks"]), c["group"] or "-",
+             len(c["offsets"])) for name, c in data["connectors"].items()]))
+        tables.append(make_table("connector offsets", ["connector", "partition", "offset"], [
+            (name, *_offset_cells(o))
+            for name, c in data["connectors"].items() for o in c["offsets"]]))
     return tables
+
+
+def _offset_cells(entry: dict) -> tuple[str, str]:
+    """A sink's offset as topic[partition] and offset; a source's as Connect's JSON."""
+    partition, offset = entry["partition"], entry["offset"]
+    if "kafka_topic" in partition and isinstance(offset, dict) and "kafka_offset" in offset:
+        return f"{partition['kafka_topic']}[{partition['kafka_partition']}]", \
+            str(offset["kafka_offset"])
+    return json.dumps(partition, sort_keys=True), json.dumps(offset, sort_keys=True)
 
 
 @app.command("create")
@@ -77,6 +100,9 @@ def create(
         "--topic", help="A topic to record (repeatable).")] = None,
     group: Annotated[list[str] | None, typer.Option(
         "--group", help="A consumer group to record, with all its topics (repeatable).")] = None,
+    connector: Annotated[list[str] | None, typer.Option(
+        "--connector", help="A Kafka Connect connector to record: state, tasks, offsets; a "
+        "sink's group and topics too (repeatable; needs --connect-url).")] = None,
     plan: Annotated[Path | None, typer.Option(
         "--plan", help="Wave plan file: its entry for WAVE names topics, groups, "
         "connectors.")] = None,
@@ -84,16 +110,18 @@ def create(
                          ] = None,
     directory: Dir = None,
 ) -> None:
-    """Record where the wave's partitions and consumer groups stand, in a new file."""
+    """Record where the wave's partitions, consumer groups and connectors stand, in a new
+    file."""
     from .. import checkpoints
 
     state = app_context(ctx)
-    topics, groups, connectors = list(topic or []), list(group or []), []
+    topics, groups = list(topic or []), list(group or [])
+    connectors = list(dict.fromkeys(connector or []))
     if plan is not None:
         scope = checkpoints.load_wave_plan(plan, checkpoints.check_wave(wave))
         topics += [t for t in scope.topics if t not in topics]
         groups += [g for g in scope.groups if g not in groups]
-        connectors = scope.connectors
+        connectors += [c for c in scope.connectors if c not in connectors]
     directory = _directory(ctx, directory)
     cp = checkpoints.capture(state.settings, wave, topics, groups, connectors, note_text)
     path = checkpoints.write(cp, directory)
@@ -114,9 +142,10 @@ def list_(
     state = app_context(ctx)
     entries = checkpoints.listing(_directory(ctx, directory), wave)
     emit(state.output, entries, lambda rows: [make_table(None, [
-        "ref", "created at", "cluster id", "topics", "groups", "note"], [
+        "ref", "created at", "cluster id", "topics", "groups", "connectors", "note"], [
         (e["ref"], e.get("created_at"), e.get("cluster_id"), e.get("topics"), e.get("groups"),
-         e.get("note") if "error" not in e else "INVALID: " + e["error"]) for e in rows])])
+         e.get("connectors"), e.get("note") if "error" not in e else "INVALID: " + e["error"])
+        for e in rows])])
 
 
 @app.command("show")
@@ -139,8 +168,8 @@ def diff(
         "--live", help="Compare with the cluster as it is now.")] = False,
     directory: Dir = None,
 ) -> None:
-    """Records produced and consumed, partitions added or removed and schema ids changed
-    between two checkpoints, or since a checkpoint (--live)."""
+    """Records produced and consumed, partitions added or removed, schema ids changed and
+    connectors' state and offsets between two checkpoints, or since a checkpoint (--live)."""
     from .. import checkpoints
     from ..errors import UsageError
 
@@ -150,17 +179,22 @@ def diff(
     directory = _directory(ctx, directory)
     path = checkpoints.resolve_ref(ref, directory)
     before = checkpoints.load(path)
-    compare_subjects = True
+    compare_subjects = compare_connectors = True
     if live:
         after, to_name = checkpoints.capture_like(state.settings, before), "live"
         compare_subjects = bool(state.settings.schema_registry_url)
         if before.schemas and not compare_subjects:
             note("schema subjects not compared: no schema registry is configured "
                  "(--schema-registry or the profile).")
+        compare_connectors = bool(state.settings.connect_url)
+        if before.connectors and not compare_connectors:
+            note("connectors not compared: no Kafka Connect URL is configured "
+                 "(--connect-url or the profile).")
     else:
         other_path = checkpoints.resolve_ref(other, directory)
         after, to_name = checkpoints.load(other_path), str(other_path)
-    data = checkpoints.diff(before, after, str(path), to_name, compare_subjects)
+    data = checkpoints.diff(before, after, str(path), to_name, compare_subjects,
+                            compare_connectors)
     if not data["same_cluster"]:
         note("warning: the two sides are different clusters; offsets are not comparable.")
     emit(state.output, data, _diff_tables)
@@ -189,7 +223,22 @@ def _diff_tables(data: dict) -> list:
         else:
             tables.append(f"schema ids of the last record changed: {change['topic']}"
                           f"[{change['partition']}]: {change['from']} -> {change['to']}")
+    for c in data["connectors"]:
+        tables.append(f"connector {c['connector']}: {c['from_state'] or 'absent'} "
+                      f"(tasks {_tasks(c['from_tasks'])}) -> {c['to_state'] or 'absent'} "
+                      f"(tasks {_tasks(c['to_tasks'])})")
+        if c["partitions"]:
+            tables.append(make_table(None, ["topic", "partition", "from", "to", "consumed"], [
+                (p["topic"], p["partition"], _dash(p["from_offset"]), _dash(p["to_offset"]),
+                 _dash(p["consumed"])) for p in c["partitions"]]))
+        for change in c["source_offsets_changed"]:
+            tables.append(f"  source offset {json.dumps(change['partition'])}: "
+                          f"{json.dumps(change['from'])} -> {json.dumps(change['to'])}")
     return tables
+
+
+def _dash(value):
+    return "-" if value is None else value
 
 
 def _subject_version(entry: dict | None) -> str:

@@ -34,6 +34,42 @@ def _plan_tables(data: dict) -> list:
     return tables
 
 
+def _connector_tables(data: dict) -> list:
+    tables = []
+    for c in data["connectors"]:
+        state = c["state"] + (f" -> {c['final_state']}" if c["final_state"] else "")
+        tables.append(make_table(
+            f"connector {c['connector']} ({state}), group {c['group']}",
+            ["topic", "partition", "current", "target", "delta", "note"],
+            [(m["topic"], m["partition"], "-" if m["current"] is None else m["current"],
+              m["target"], "-" if m["delta"] is None else m["delta"], m["note"])
+             for m in c["partitions"]]))
+    return tables
+
+
+def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
+                        allow_clamp: bool, execute: bool, directory: Path | None) -> None:
+    from .. import checkpoints, connector_rollback
+
+    state = app_context(ctx)
+    directory = checkpoints.checkpoint_dir(directory, state.settings)
+    path = checkpoints.resolve_ref(to_checkpoint, directory)
+    plan = connector_rollback.plan(state.settings, path, connector, allow_clamp)
+    if plan.at_target or not execute:
+        emit(state.output, plan.as_json(executed=False), _connector_tables)
+        if plan.at_target:
+            note(f"already at target: connector {connector} is where the checkpoint puts it; "
+                 f"nothing to change (it is {plan.state}).")
+        else:
+            note("nothing changed; add --execute to stop the connector, apply the offsets, "
+                 "read them back and resume it")
+        return
+    done = connector_rollback.execute(state.settings, plan, directory)
+    emit(state.output, done.as_json(executed=True), _connector_tables)
+    note(f"connector {connector} stopped, offsets applied and read back, resumed "
+         f"({done.final_state}); logged to the audit log.")
+
+
 def finish(ctx: typer.Context, plan, plan_out: Path | None, execute: bool,
            directory: Path | None) -> None:
     """Save, print and (with --execute) apply a plan; shared by rollback and groups reset."""
@@ -71,6 +107,9 @@ def rollback(
     group: Annotated[list[str] | None, typer.Option(
         "--group", help="Only this group of the checkpoint (repeatable; default: all).")
     ] = None,
+    connector: Annotated[str | None, typer.Option(
+        "--connector", help="Roll back this sink connector's offsets instead of groups "
+        "(with --to-checkpoint; needs --connect-url).")] = None,
     topic: Annotated[list[str] | None, typer.Option(
         "--topic", help="Only this topic's partitions (repeatable; default: all).")] = None,
     by_timestamp: Annotated[bool, typer.Option(
@@ -89,11 +128,24 @@ def rollback(
     counts, targets no longer retained (unless --allow-clamp), and a saved plan after anything
     drifted. Applies one request per group, reads the offsets back (exit 5 if they differ)
     and logs each change to audit.jsonl.
+
+    With --connector NAME, puts a sink connector's offsets back through Kafka Connect: with
+    --execute it stops the connector, waits until it is STOPPED, applies the checkpoint's
+    offsets, reads them back (exit 5, connector left STOPPED, if they differ), resumes it
+    and waits until it is RUNNING. A connector missing from the checkpoint or from Connect
+    exits 4.
     """
     from .. import checkpoints, rollback
     from ..errors import UsageError
 
     state = app_context(ctx)
+    if connector is not None:
+        if to_checkpoint is None or from_plan or group or topic or by_timestamp or plan_out:
+            raise UsageError("--connector takes --to-checkpoint REF (and --allow-clamp, "
+                             "--execute, --dir); drop --from-plan, --group, --topic, "
+                             "--by-timestamp and --plan-out.")
+        _rollback_connector(ctx, connector, to_checkpoint, allow_clamp, execute, directory)
+        return
     if (to_checkpoint is None) == (from_plan is None):
         raise UsageError("give exactly one of --to-checkpoint REF or --from-plan FILE.")
     if from_plan is not None:

@@ -1,0 +1,216 @@
+"""`rollback --connector`: put a sink connector's offsets back where a checkpoint recorded them,
+through Kafka Connect's offset API (KIP-875).
+
+Planned as a group rollback is (offsets.place_all, the same refusals: another cluster, changed
+partition counts, a target no longer retained unless --allow-clamp). Executed as Connect
+requires: stop the connector and wait until it is STOPPED and its group has no members, plan
+again (its offsets no longer move), apply the recorded offsets with one PATCH, read them back
+while it is still stopped, log the change to the audit log, resume it and wait until it is
+RUNNING. Anything that fails after the stop leaves it STOPPED and says so: resuming a sink
+whose offsets are in doubt would deliver from the wrong place.
+"""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import audit, checkpoints
+from .config import Settings
+from .connect import Connect, is_sink, sink_group, sink_offsets, sink_offsets_body
+from .errors import ClusterError, IncompleteError, IngestError, NotFoundError, RefusedError
+from .offsets import Bounds, Move, name, place_all
+from .rollback import partition_bounds, refuse_plan_problems
+
+TP = tuple[str, int]
+_POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class ConnectorPlan:
+    connector: str
+    group: str  # the sink's consumer group
+    state: str  # the connector's state when planned
+    checkpoint: Path
+    allow_clamp: bool
+    cluster_id: str
+    moves: list[Move]
+    bounds: dict[TP, Bounds]
+    final_state: str | None = None  # after an executed rollback: RUNNING
+
+    @property
+    def at_target(self) -> bool:
+        return not any(m.changes for m in self.moves)
+
+    def targets(self) -> dict[TP, int]:
+        return {(m.topic, m.partition): m.target for m in self.moves}
+
+    def as_json(self, executed: bool) -> dict:
+        """The rollback JSON contract, with the connector in a `connectors` list (`groups`
+        stays, empty, so scripts reading rollback output find the same keys)."""
+        return {
+            "executed": executed,
+            "cluster_id": self.cluster_id,
+            "command": "rollback",
+            "source": f"{self.checkpoint} (connector offsets)",
+            "groups": [],
+            "connectors": [{
+                "connector": self.connector, "group": self.group, "state": self.state,
+                "final_state": self.final_state,
+                "partitions": [
+                    {"topic": m.topic, "partition": m.partition, "current": m.current,
+                     "target": m.target, "delta": m.delta, "note": m.note}
+                    for m in self.moves],
+            }],
+        }
+
+
+def plan(settings: Settings, checkpoint_path: Path, connector: str,
+         allow_clamp: bool = False) -> ConnectorPlan:
+    """Plan moving the connector's offsets back to the checkpoint's. NotFoundError (exit 4)
+    when the checkpoint or Connect lacks the connector; RefusedError (exit 3, nothing changed)
+    for a source connector, no recorded offsets, another cluster, changed partitions, targets
+    no longer retained, or consumers in the sink's group that are not its tasks."""
+    from . import kafka
+    from .kafka import groups as kafka_groups
+    from .kafka import metadata
+
+    cp = checkpoints.load(checkpoint_path)  # exit 7 unless intact
+    if connector not in cp.connectors:
+        raise NotFoundError(
+            f"connector {connector} is not in checkpoint {checkpoint_path}; it holds: "
+            f"{', '.join(sorted(cp.connectors)) or 'no connectors'}.")
+    recorded = cp.connectors[connector]
+    if recorded.type != "sink":
+        raise RefusedError(
+            f"connector {connector} is a {recorded.type or 'non-sink'} connector in checkpoint "
+            f"{checkpoint_path}; rollback --connector moves a sink connector's offsets only.")
+    wanted = recorded.sink_offsets()
+    if not wanted:
+        raise RefusedError(
+            f"checkpoint {checkpoint_path} recorded no offsets for connector {connector} (it "
+            "had committed none yet), so there is nothing to roll back to.")
+
+    connect = Connect(settings)
+    status = connect.status(connector)  # exit 4 when Connect lacks it
+    config = connect.config(connector)
+    if not is_sink(status, config):
+        raise RefusedError(f"connector {connector} is no longer a sink connector on Kafka "
+                           f"Connect at {connect.url}; nothing was changed.")
+    group = sink_group(connector, config)
+    admin = kafka.Admin(settings)
+    cluster = kafka.cluster_id(admin)
+    if cluster != cp.cluster_id:
+        raise RefusedError(
+            f"checkpoint {checkpoint_path} was taken on cluster {cp.cluster_id}, but "
+            f"{settings.bootstrap_servers} is cluster {cluster}: its offsets mean nothing here.")
+    worker_cluster = connect.info().get("kafka_cluster_id")
+    if worker_cluster and worker_cluster != cluster:
+        raise RefusedError(
+            f"Kafka Connect at {connect.url} works against Kafka cluster {worker_cluster}, but "
+            f"{settings.bootstrap_servers} is cluster {cluster}; pass that cluster's brokers "
+            "with -b.")
+
+    topics = sorted({t for t, _ in wanted})
+    problems = [f"topic {t} is not in the checkpoint's topics section (it did not exist when "
+                "the checkpoint was taken)." for t in topics if t not in cp.topics]
+    problems += checkpoints.partition_count_problems(
+        cp, metadata.list_topics(admin), [t for t in topics if t in cp.topics])
+    if problems:
+        raise RefusedError(f"the partitions of checkpoint {checkpoint_path} no longer match "
+                           "the cluster; nothing was changed.", details=problems)
+
+    info = kafka_groups.describe_groups(admin, [group])[group]
+    outsiders = sorted({m.client_id for m in info.members
+                        if not _is_task_consumer(connector, config, m.client_id)})
+    if outsiders:
+        raise RefusedError(
+            f"group {group} of connector {connector} has members that are not the connector's "
+            f"tasks (client ids: {', '.join(outsiders)}); stop those consumers, then run this "
+            "again.")
+
+    bounds = partition_bounds(admin, sorted(wanted))
+    current = sink_offsets(connect.offsets(connector))
+    moves, out_of_range = place_all(wanted, current, bounds, allow_clamp)
+    refuse_plan_problems([f"connector {connector} {p}" for p in out_of_range], allow_clamp)
+    return ConnectorPlan(connector, group, status.state, Path(checkpoint_path), allow_clamp,
+                         cluster, moves, bounds)
+
+
+def _is_task_consumer(connector: str, config: dict[str, str], client_id: str) -> bool:
+    """Connect names a sink task's consumer `connector-consumer-NAME-TASK` unless the
+    connector overrides client.id."""
+    override = config.get("consumer.override.client.id")
+    if override:
+        return client_id == override
+    return client_id.startswith(f"connector-consumer-{connector}-")
+
+
+def readback_problems(targets: dict[TP, int], read: dict[TP, int]) -> list[str]:
+    """Each partition whose offset Connect reports differs from the one applied."""
+    return [f"{name(tp)}: expected {target}, Connect reports {read.get(tp)}"
+            for tp, target in sorted(targets.items()) if read.get(tp) != target]
+
+
+def execute(settings: Settings, first: ConnectorPlan, audit_dir: Path) -> ConnectorPlan:
+    """Stop, wait, re-plan, apply, read back, audit, resume (see the module's docstring).
+    Returns the plan that was applied, with the offsets as they were when the connector had
+    stopped and its final state."""
+    connect = Connect(settings)
+    connector = first.connector
+    connect.stop(connector)
+    try:
+        connect.wait_for_state(connector, "STOPPED")
+        _wait_until_group_empty(settings, first.group)
+        applied = plan(settings, first.checkpoint, connector, first.allow_clamp)
+        if not applied.at_target:
+            targets = applied.targets()
+            connect.alter_offsets(connector, sink_offsets_body(targets))
+            wrong = readback_problems(targets, sink_offsets(connect.offsets(connector)))
+            if wrong:
+                raise ClusterError(
+                    f"the offsets of connector {connector} read back differ from what was "
+                    f"applied on {len(wrong)} partition(s).", details=wrong)
+            audit.record(audit_dir, "rollback", applied.cluster_id, connector=connector,
+                         group=applied.group, source=f"{applied.checkpoint} (connector offsets)",
+                         changes=[{"topic": m.topic, "partition": m.partition,
+                                   "before": m.current, "after": m.target}
+                                  for m in applied.moves if m.changes])
+    except IngestError as exc:
+        raise type(exc)(
+            f"{exc.message.rstrip('.')}; connector {connector} is left STOPPED. Fix the cause "
+            "and run this rollback again (it resumes the connector when done).",
+            details=exc.details) from None
+    except KeyboardInterrupt:
+        raise IncompleteError(
+            f"interrupted; connector {connector} is left STOPPED. Run this rollback again to "
+            "finish it (it resumes the connector when done).") from None
+    connect.resume(connector)
+    try:
+        final = connect.wait_for_state(connector, "RUNNING")
+    except ClusterError as exc:
+        raise ClusterError(
+            f"the offsets of connector {connector} were applied, read back and logged, but "
+            f"after resuming it: {exc.message}", details=exc.details) from None
+    return dataclasses.replace(applied, state=first.state, final_state=final.state)
+
+
+def _wait_until_group_empty(settings: Settings, group: str) -> None:
+    """Connect reports STOPPED once its tasks are gone; their consumers may still be leaving
+    the group, and Connect alters a sink's offsets only when the group has no members."""
+    from . import kafka
+    from .kafka import groups as kafka_groups
+
+    admin = kafka.Admin(settings)
+    deadline = time.monotonic() + settings.timeout
+    while True:
+        info = kafka_groups.describe_groups(admin, [group])[group]
+        if not info.members:
+            return
+        if time.monotonic() >= deadline:
+            clients = ", ".join(sorted({m.client_id for m in info.members}))
+            raise ClusterError(
+                f"group {group} still has {len(info.members)} member(s) (client ids: "
+                f"{clients}) {settings.timeout:g} s after its connector stopped; another "
+                "consumer uses the sink's group: stop it.")
+        time.sleep(_POLL_SECONDS)
