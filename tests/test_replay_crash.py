@@ -10,7 +10,7 @@ import time
 
 from confluent_kafka import Producer
 from conftest import unique
-from kafkautil import create_topic, produce
+from kafkautil import create_topic, produce, read_all
 from test_replay import copies, end_offsets
 
 SEED = 20261126
@@ -59,8 +59,7 @@ def test_replay_survives_kill_9_at_random_points(cli, kafka_bootstrap):
     assert "resuming replay" in final.stderr  # the kills left progress behind
 
     got = copies(kafka_bootstrap, dst, partitions)  # fails on any duplicate
-    source = {(m.partition(), m.offset()): m
-              for m in __import__("kafkautil").read_all(kafka_bootstrap, src, partitions)}
+    source = {(m.partition(), m.offset()): m for m in read_all(kafka_bootstrap, src, partitions)}
     window = {k for k in source if start <= k[1] < end[k[0]]}
     assert set(got) == window, (f"missing {sorted(window - set(got))[:5]}, "
                                 f"outside the window {sorted(set(got) - window)[:5]}")

@@ -10,6 +10,7 @@ and each partition stops at its planned end offset, not on a timeout.
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, ResourceType
@@ -21,6 +22,8 @@ from .metadata import list_offsets
 
 PROVENANCE_HEADERS = ("ingestctl-replay-id", "ingestctl-source-topic",
                       "ingestctl-source-partition", "ingestctl-source-offset")
+# On a dead-lettered record: why it is invalid (a tag), and the sentence that says so.
+INVALID_HEADERS = ("ingestctl-invalid-reason", "ingestctl-invalid-detail")
 # The broker aborts a transaction left open by a killed run after this long; a resumed run
 # of the same replay shard aborts it at once (init_transactions).
 TRANSACTION_TIMEOUT_MS = 60_000
@@ -32,20 +35,34 @@ class FencedError(IncompleteError):
     """Another run with the same transactional id started: this one must stop."""
 
 
+@dataclass(frozen=True)
+class InvalidPolicy:
+    """What the copy does with invalid values (--validate). problem(value) is None for a
+    valid value, else an object with .reason (a tag) and .message (a sentence); on_invalid is
+    fail (stop before the record), skip, or dead-letter (to dead_letter_topic)."""
+
+    problem: Callable[[bytes | None], object]
+    on_invalid: str
+    dead_letter_topic: str | None = None
+
+
 class Copier:
     """Copies records of a bounded window from a source topic to a target topic.
 
     Call init_transactions() first (it fences any older run using the same transactional
     id and aborts its open transaction), then read the progress, then assign(), then
     alternate copy_batch() and commit(). Counters live in the `states` objects handed to
-    assign() (attributes partition, end, next, records, bytes, filtered), updated after
-    every batch.
+    assign() (attributes partition, end, next, records, bytes, filtered, invalid), updated
+    after every batch.
     """
 
     def __init__(self, source: Settings, target: Settings, *, target_topic: str,
                  progress_topic: str, transactional_id: str | None, by_key: bool,
-                 max_message_bytes: int):
+                 max_message_bytes: int, invalid: InvalidPolicy | None = None):
         self._source = source
+        self._invalid_policy = invalid
+        # (partition, offset, sentence) of the invalid record that stopped the copy (fail)
+        self.invalid_stop: tuple[int, int, str] | None = None
         self._target = target
         self._target_topic = target_topic
         self._progress_topic = progress_topic
@@ -82,6 +99,9 @@ class Copier:
         if not self._transactional:
             return
         try:
+            # Learn the brokers first: otherwise librdkafka asks the bootstrap connection for
+            # the coordinator, drops that connection, and asks again 500 ms later.
+            self._producer.list_topics(self._target_topic, timeout=self._target.timeout)
             self._producer.init_transactions(self._target.timeout)
         except KafkaException as exc:
             raise describe(exc, self._target, "starting the transactional producer",
@@ -97,11 +117,13 @@ class Copier:
         self._records = [0] * size
         self._bytes = [0] * size
         self._filtered = [0] * size
+        self._invalid = [0] * size
         self._provenance: list[list[tuple[str, bytes]]] = [[] for _ in range(size)]
         self._provenance_size = [0] * size
         for p, s in self._states.items():
             self._end[p], self._next[p] = s.end, s.next
             self._records[p], self._bytes[p], self._filtered[p] = s.records, s.bytes, s.filtered
+            self._invalid[p] = s.invalid
             headers = [(PROVENANCE_HEADERS[0], replay_id.encode()),
                        (PROVENANCE_HEADERS[1], source_topic.encode()),
                        (PROVENANCE_HEADERS[2], str(p).encode())]
@@ -124,7 +146,7 @@ class Copier:
 
     @property
     def done(self) -> bool:
-        return not self._pending
+        return not self._pending or self.invalid_stop is not None
 
     # -- the hot path -----------------------------------------------------------------------
 
@@ -149,6 +171,9 @@ class Copier:
         records, sizes, filtered = self._records, self._bytes, self._filtered
         provenance, provenance_size = self._provenance, self._provenance_size
         accepts, drop, by_key = self._accepts, self._drop, self._by_key
+        policy = self._invalid_policy
+        check = policy.problem if policy is not None else None
+        invalid = self._invalid
         offset_header = PROVENANCE_HEADERS[3]
         written = written_bytes = 0
         p = offset = -1
@@ -166,10 +191,20 @@ class Copier:
                 if accepts is not None and not accepts(key, headers):
                     filtered[p] += 1
                     continue
-                # A validation step (--validate) slots in here: check the value, count it
-                # as invalid and skip it, dead-letter it, or stop before it.
                 value = msg.value()
                 offset_text = b"%d" % offset
+                if check is not None:
+                    problem = check(value)
+                    if problem is not None:
+                        if policy.on_invalid == "fail":
+                            nexts[p] = offset  # stop before it: a re-run starts there
+                            self.invalid_stop = (p, offset, problem.message)
+                            break
+                        invalid[p] += 1
+                        if policy.dead_letter_topic is not None:
+                            written += 1
+                            written_bytes += self._dead_letter(msg, offset_text, problem)
+                        continue
                 size = provenance_size[p] + len(offset_text)
                 if key is not None:
                     size += len(key)
@@ -189,8 +224,10 @@ class Copier:
                 timestamp_type, timestamp = msg.timestamp()
                 while True:
                     try:
-                        produce(topic, value, key, -1 if by_key else p,
-                                timestamp=timestamp if timestamp_type else 0, headers=headers)
+                        # Positional (topic, value, key, partition, callback, on_delivery,
+                        # timestamp, headers): keyword parsing costs ~0.8 µs a record.
+                        produce(topic, value, key, -1 if by_key else p, None, None,
+                                timestamp if timestamp_type else 0, headers)
                         break
                     except BufferError:  # librdkafka's queue is full: let it drain
                         poll(0.05)
@@ -204,8 +241,30 @@ class Copier:
             poll(0)
         except KafkaException as exc:
             raise self._write_error(exc, p, offset) from None
-        self._settle(at_tail=not self._leftover and len(msgs) < max_records)
+        self._settle(at_tail=not self._leftover and len(msgs) < max_records
+                     and self.invalid_stop is None)
         return written, written_bytes
+
+    def _dead_letter(self, msg, offset_text: bytes, problem) -> int:
+        """Write an invalid record as it was read (all its headers) to the dead-letter topic,
+        in the open transaction, with the provenance and INVALID_HEADERS; its size. Keys
+        choose the partition, as the Java client's partitioner would."""
+        key, value = msg.key(), msg.value()
+        headers = list(msg.headers() or []) + self._provenance[msg.partition()] + [
+            (PROVENANCE_HEADERS[3], offset_text),
+            (INVALID_HEADERS[0], problem.reason.encode()),
+            (INVALID_HEADERS[1], problem.message.encode())]
+        timestamp_type, timestamp = msg.timestamp()
+        while True:
+            try:
+                self._producer.produce(self._invalid_policy.dead_letter_topic, value, key,
+                                       timestamp=timestamp if timestamp_type else 0,
+                                       headers=headers)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        return len(key or b"") + len(value or b"") + sum(
+            len(name.encode()) + len(v or b"") for name, v in headers)
 
     def _settle(self, at_tail: bool) -> None:
         """Finish partitions that reached their end, and copy counters to the states. At
@@ -226,6 +285,7 @@ class Copier:
             state.next = min(self._next[p], self._end[p])
             state.records, state.bytes, state.filtered = (
                 self._records[p], self._bytes[p], self._filtered[p])
+            state.invalid = self._invalid[p]
 
     # -- transactions -----------------------------------------------------------------------
 

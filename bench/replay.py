@@ -1,0 +1,234 @@
+"""Replay throughput and quota accuracy, side by side on one sandbox broker.
+
+~1M records × 200 B in 6 partitions (key, one header, timestamps). Each pipeline copies the
+whole topic into a fresh 6-partition topic, as its own process (wall time includes start-up;
+peak RSS from wait4):
+
+  raw loop    plain confluent-kafka consume(1000) -> produce, same partition, headers and
+              timestamps kept, at-least-once, stopping on the end offsets
+  kcat pipe   kcat -C … -e | kcat -P … (keys and values only), when kcat is installed
+  ingestctl   replay --execute exactly-once, --mode at-least-once, and --workers 2
+
+Then a quota run: `--rate 2MiB/s` over a window sized for ~30 s, its target's high
+watermark sampled every 0.5 s: achieved rate per 5 s and the worst deviation over any 10 s.
+Goals: exactly-once ≥ 0.9× the raw loop; --workers 2 close to the kcat pipe; quota within
+±2 %; RSS < 150 MB.
+
+  .venv/bin/python bench/replay.py [--records N]   (INGESTCTL_BENCH_BOOTSTRAP: use a broker)
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+PARTITIONS = 6
+VALUE_BYTES = 200
+
+
+def create(bootstrap: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(timeout=30)
+
+
+def fill(bootstrap: str, topic: str, records: int) -> dict[int, int]:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50,
+                         "queue.buffering.max.messages": 500_000})
+    now = int(time.time() * 1000)
+    value = b"x" * VALUE_BYTES
+    for i in range(records):
+        while True:
+            try:
+                producer.produce(topic, value, b"key-%08d" % i, i % PARTITIONS,
+                                 timestamp=now - records + i, headers=[("seq", b"%d" % i)])
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+    return ends(bootstrap, topic)
+
+
+def ends(bootstrap: str, topic: str, isolation: str = "read_committed") -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench",
+                         "isolation.level": isolation})
+    out = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=20)[1]
+           for p in range(PARTITIONS)}
+    consumer.close()
+    return out
+
+
+def raw_loop(bootstrap: str, source: str, target: str, end_json: str) -> None:
+    """The baseline: what a hand-written confluent-kafka copy loop does."""
+    end = {int(p): o for p, o in json.loads(end_json).items()}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-raw",
+                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
+                         "queue.buffering.max.messages": 200_000})
+    consumer.assign([TopicPartition(source, p, 0) for p in end])
+    pending = {p for p, o in end.items() if o > 0}
+    while pending:
+        for msg in consumer.consume(1000, 0.1):
+            if msg.error():
+                continue
+            p = msg.partition()
+            while True:
+                try:
+                    producer.produce(target, msg.value(), msg.key(), p,
+                                     timestamp=msg.timestamp()[1], headers=msg.headers())
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            if msg.offset() + 1 >= end[p]:
+                pending.discard(p)
+        producer.poll(0)
+    producer.flush(120)
+    consumer.close()
+
+
+def timed(argv: list[str], shell: bool = False, env: dict | None = None):
+    """Run a process; (wall seconds, peak RSS MB, stdout)."""
+    began = time.perf_counter()
+    proc = subprocess.Popen(argv, shell=shell, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env)
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - began
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv} failed with {os.waitstatus_to_exitcode(status)}")
+    return wall, usage.ru_maxrss / 1024, stdout
+
+
+def ingestctl(bootstrap: str, *args) -> list[str]:
+    return [sys.executable, "-m", "ingestctl", "-b", bootstrap, "replay", *args, "-o", "json"]
+
+
+def quota_run(bootstrap: str, source: str, rate: float, seconds: float) -> None:
+    target = f"{source}-quota"
+    create(bootstrap, target)
+    per_record = VALUE_BYTES + 12 + 12 + 95  # value, key, header, provenance headers (~)
+    per_partition = int(rate * seconds / per_record / PARTITIONS)
+    window = ",".join(f"{p}:{per_partition}" for p in range(PARTITIONS))
+    proc = subprocess.Popen(ingestctl(bootstrap, "--from-topic", source, "--to-topic", target,
+                                      "--start-offset", "0", "--end-offset", window,
+                                      "--rate", "2MiB/s", "--execute"),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    samples = []
+    while proc.poll() is None:
+        samples.append((time.monotonic(), sum(ends(bootstrap, target, "read_uncommitted")
+                                              .values())))
+        time.sleep(0.5)
+    summary = json.loads(proc.stdout.read())
+    mean = summary["bytes"] / summary["records"]
+    # Markers (one per partition per commit, ~6/s) count as records here: ~0.1 %.
+    moving = [(t, n) for t, n in samples if n > 0]
+    t0 = moving[0][0]
+    print(f"\nquota run: --rate 2MiB/s ({rate:,.0f} B/s), {summary['records']:,} records of "
+          f"{mean:.0f} B, {summary['duration_seconds']:.1f} s")
+    print("  achieved per 5 s:")
+    last_t, last_n = moving[0]
+    for t, n in moving[1:]:
+        if t - last_t >= 5:
+            achieved = (n - last_n) * mean / (t - last_t)
+            print(f"    {last_t - t0:5.1f}–{t - t0:5.1f} s  {achieved / 2**20:6.3f} MiB/s "
+                  f"({(achieved - rate) / rate:+.2%})")
+            last_t, last_n = t, n
+    worst = 0.0
+    for i, (t, n) in enumerate(moving):
+        later = [(u, m) for u, m in moving[i:] if u - t >= 10]
+        if not later or later[0][1] >= summary["records"] * 0.999:
+            break
+        u, m = later[0]
+        worst = max(worst, abs((m - n) * mean / (u - t) - rate) / rate)
+    print(f"  worst deviation over any 10 s: {worst:.2%}  (goal ≤ 2 %)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--raw-loop", nargs=4, metavar=("BOOTSTRAP", "SRC", "DST", "ENDS"))
+    parser.add_argument("--fill", nargs=3, metavar=("BOOTSTRAP", "TOPIC", "RECORDS"))
+    args = parser.parse_args()
+    if args.raw_loop:
+        raw_loop(*args.raw_loop)
+        return
+    if args.fill:
+        fill(args.fill[0], args.fill[1], int(args.fill[2]))
+        return
+    bootstrap = os.environ.get("INGESTCTL_BENCH_BOOTSTRAP")
+    data_dir = None
+    if not bootstrap:
+        from ingestctl import sandbox
+
+        data_dir = tempfile.mkdtemp(prefix="ingestctl-bench-")
+        bootstrap = sandbox.start(data_dir=data_dir, port=sandbox.free_port()).bootstrap
+    try:
+        run(bootstrap, args.records, args.rounds)
+    finally:
+        if data_dir:
+            from ingestctl import sandbox
+
+            sandbox.stop(data_dir)
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run(bootstrap: str, records: int, rounds: int) -> None:
+    source = f"bench-replay-{int(time.time())}"
+    create(bootstrap, source)
+    began = time.perf_counter()
+    # Filled by a child process: a child's peak RSS starts from its parent's (wait4 reports
+    # the high-water mark across exec), so this process stays small.
+    subprocess.run([sys.executable, __file__, "--fill", bootstrap, source, str(records)],
+                   check=True)
+    end = ends(bootstrap, source)
+    total = sum(end.values())
+    print(f"{total:,} records × {VALUE_BYTES} B in {PARTITIONS} partitions "
+          f"(filled in {time.perf_counter() - began:.1f} s) on {bootstrap}; best of {rounds} "
+          "interleaved rounds\n")
+    pipelines = [("raw confluent-kafka loop", "raw", "")]
+    if shutil.which("kcat"):
+        pipelines.append(("kcat -C | kcat -P", "kcat", "keys and values only"))
+    else:
+        print("kcat is not installed: its pipe is skipped (apt-get install -y kcat)")
+    pipelines += [("ingestctl replay exactly-once", [], ""),
+                  ("ingestctl replay at-least-once", ["--mode", "at-least-once"], ""),
+                  ("ingestctl replay --workers 2", ["--workers", "2"], "")]
+    best: dict[str, tuple[float, float, str]] = {}
+    for round_number in range(rounds):
+        for index, (name, how, note) in enumerate(pipelines):
+            target = f"{source}-{round_number}-{index}"
+            create(bootstrap, target)
+            if how == "raw":
+                argv = [sys.executable, __file__, "--raw-loop", bootstrap, source, target,
+                        json.dumps(end)]
+                wall, rss, _ = timed(argv)
+            elif how == "kcat":
+                wall, rss, _ = timed(f"kcat -C -b {bootstrap} -t {source} -o beginning -e -q "
+                                     f"-f '%k\\t%s\\n' | kcat -P -b {bootstrap} -t {target} "
+                                     "-K '\\t'", shell=True)
+            else:
+                wall, rss, out = timed(ingestctl(bootstrap, "--from-topic", source, "--to-topic",
+                                                 target, "--start-offset", "0", "--execute",
+                                                 *how))
+                summary = json.loads(out)
+                assert summary["records"] == total, summary
+                note = f"copy loop {summary['duration_seconds']:.1f} s of {wall:.1f} s"
+            if name not in best or wall < best[name][0]:
+                best[name] = (wall, rss, note)
+    raw = total / best[pipelines[0][0]][0]
+    print(f"{'pipeline':32} {'records/s':>10} {'× raw':>6} {'peak RSS':>9}  note")
+    for name, _, _ in pipelines:
+        wall, rss, note = best[name]
+        print(f"{name:32} {total / wall:10,.0f} {total / wall / raw:6.2f} {rss:6.0f} MB  {note}")
+    quota_run(bootstrap, source, 2 * 2**20, 30.0)
+
+
+if __name__ == "__main__":
+    main()
