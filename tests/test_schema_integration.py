@@ -13,7 +13,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from conftest import unique
-from kafkautil import create_topic, produce
+from kafkautil import create_topic, produce, read_all
 
 from ingestctl import checkpoints, sandbox, schema
 
@@ -275,3 +275,172 @@ def test_subjects_without_a_fingerprint_round_trip():
         {"subject": "u-value", "from": {"id": 4, "version": 2, "fingerprint": "sha256:ab"},
          "to": {"id": 5, "version": 3, "fingerprint": None}}]
     assert checkpoints.diff(cp, later, "a", "b", compare_subjects=False)["schemas_changed"] == []
+
+
+# --- replay --validate avro -----------------------------------------------------------------
+
+def copies(bootstrap: str, topic: str, partitions=(0, 1)) -> dict[tuple[int, int], object]:
+    """A topic's committed records by (source partition, source offset); fails on a
+    duplicate."""
+    out = {}
+    for msg in read_all(bootstrap, topic, list(partitions)):
+        headers = dict(msg.headers())
+        at = (int(headers["ingestctl-source-partition"]),
+              int(headers["ingestctl-source-offset"]))
+        assert at not in out, f"source record {at} was written twice"
+        out[at] = msg
+    return out
+
+
+def run_replay(cli, bootstrap, registry_url, events, target, *args):
+    result = cli("-b", bootstrap, "--schema-registry", registry_url, "replay", "--from-topic",
+                 events.topic, "--to-topic", target, "--start-offset", "0", *args, "--execute",
+                 "-o", "json")
+    return result, (result.json() if result.stdout else None)
+
+
+def counts(summary) -> dict[int, tuple[int, int, int]]:
+    return {r["partition"]: (r["next"], r["records"], r["invalid"])
+            for r in summary["partitions"]}
+
+
+def test_replay_skip_counts_invalid_records_and_copies_the_rest(
+        cli, kafka_bootstrap, registry_url, events):
+    target = unique("schema-skip")
+    create_topic(kafka_bootstrap, target, partitions=2)
+    # two worker processes: the policy travels with the plan
+    result, summary = run_replay(cli, kafka_bootstrap, registry_url, events, target,
+                                 "--validate", "avro", "--on-invalid", "skip", "--workers", "2")
+    assert result.code == 0, result.stderr
+    assert summary["status"] == "completed"
+    assert (summary["records"], summary["invalid"], summary["filtered"]) == (8, 3, 0)
+    assert summary["records"] + summary["filtered"] + summary["invalid"] == events.window_size()
+    assert counts(summary) == {0: (8, 5, 3), 1: (3, 3, 0)}
+    assert summary["validation"] == {"format": "avro", "on_invalid": "skip",
+                                     "dead_letter_topic": None}
+    copied = copies(kafka_bootstrap, target)
+    assert set(copied) == set(events.values) - set(events.bad)
+    for at, msg in copied.items():
+        assert msg.value() == events.values[at] and msg.partition() == at[0]
+    assert copied[(1, 1)].value() is None  # a tombstone has no schema and passes
+
+
+def test_replay_dead_letters_invalid_records_with_the_reason(
+        cli, kafka_bootstrap, registry_url, events):
+    target, dead = unique("schema-dlt-target"), unique("schema-dlt")
+    create_topic(kafka_bootstrap, target, partitions=2)
+    create_topic(kafka_bootstrap, dead)
+    result, summary = run_replay(cli, kafka_bootstrap, registry_url, events, target,
+                                 "--validate", "avro", "--on-invalid", "dead-letter", dead)
+    assert result.code == 0, result.stderr
+    assert (summary["records"], summary["invalid"]) == (8, 3)
+    assert counts(summary) == {0: (8, 5, 3), 1: (3, 3, 0)}
+    assert set(copies(kafka_bootstrap, target)) == set(events.values) - set(events.bad)
+    letters = copies(kafka_bootstrap, dead, [0])
+    assert set(letters) == set(events.bad)
+    for at, msg in letters.items():
+        headers = dict(msg.headers())
+        assert msg.value() == events.values[at]  # as it was, byte for byte
+        assert msg.key() == f"k{at[0]}-{at[1]}".encode()
+        assert headers["tenant"] == b"acme"
+        assert headers["ingestctl-replay-id"] == summary["replay_id"].encode()
+        assert headers["ingestctl-source-topic"] == events.topic.encode()
+        assert headers["ingestctl-invalid-reason"] == events.bad[at].encode()
+        assert headers["ingestctl-invalid-detail"].endswith(b".")
+    assert b"40403" in dict(letters[(0, 4)].headers())["ingestctl-invalid-detail"]
+
+
+def test_replay_fail_stops_before_the_first_invalid_record_and_resumes_there(
+        cli, kafka_bootstrap, registry_url, events):
+    target, dead = unique("schema-fail-target"), unique("schema-fail-dlt")
+    create_topic(kafka_bootstrap, target, partitions=2)
+    create_topic(kafka_bootstrap, dead)
+    result, summary = run_replay(cli, kafka_bootstrap, registry_url, events, target,
+                                 "--validate", "avro")  # fail is the default
+    assert result.code == 6, result.stderr
+    assert (f"stopped before {events.topic} partition 0 offset 2, an invalid record: the value "
+            f"does not decode as Avro with schema id {events.id1}") in result.stderr
+    assert summary["status"] == "incomplete" and summary["invalid"] == 0
+    first = counts(summary)
+    assert first[0] == (2, 2, 0)
+    # Partition 1 went as far as the stop allowed (its records are all valid): whatever the
+    # summary says was copied is exactly what the target holds.
+    copied = copies(kafka_bootstrap, target)
+    assert set(copied) == {(0, 0), (0, 1)} | {(1, o) for o in range(first[1][0])}
+    replay_id = summary["replay_id"]
+
+    again, summary = run_replay(cli, kafka_bootstrap, registry_url, events, target,
+                                "--validate", "avro", "--on-invalid", "fail")
+    assert again.code == 6 and "partition 0 offset 2" in again.stderr
+    assert summary["replay_id"] == replay_id and counts(summary)[0] == (2, 2, 0)
+
+    # The policy is not part of the replay's identity: dead-letter resumes the same replay.
+    resumed, summary = run_replay(cli, kafka_bootstrap, registry_url, events, target,
+                                  "--validate", "avro", "--on-invalid", "dead-letter", dead)
+    assert resumed.code == 0, resumed.stderr
+    assert summary["replay_id"] == replay_id
+    assert {"partition": 0, "offset": 2} in summary["resumed_from"]
+    assert (summary["records"], summary["invalid"]) == (8, 3)
+    assert counts(summary) == {0: (8, 5, 3), 1: (3, 3, 0)}
+    assert set(copies(kafka_bootstrap, target)) == set(events.values) - set(events.bad)
+    assert set(copies(kafka_bootstrap, dead, [0])) == set(events.bad)
+
+
+def test_replay_without_validate_copies_every_byte(cli, kafka_bootstrap, events):
+    target = unique("schema-raw")
+    create_topic(kafka_bootstrap, target, partitions=2)
+    result = cli("-b", kafka_bootstrap, "replay", "--from-topic", events.topic, "--to-topic",
+                 target, "--start-offset", "0", "--execute", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert (result.json()["records"], result.json()["invalid"]) == (11, 0)
+    assert result.json()["validation"] is None
+    copied = copies(kafka_bootstrap, target)
+    assert {at: msg.value() for at, msg in copied.items()} == events.values
+
+
+def test_replay_validate_refusals_write_nothing(cli, kafka_bootstrap, registry_url, events):
+    target = unique("schema-refused")
+    create_topic(kafka_bootstrap, target, partitions=2)
+    base = ["replay", "--from-topic", events.topic, "--to-topic", target, "--start-offset", "0"]
+    down = f"http://127.0.0.1:{sandbox.free_port()}/apis/ccompat/v7"
+    cases = [
+        ([], ["--validate", "avro"], 2, "--schema-registry"),
+        (["--schema-registry", down, "--timeout", "3"], ["--validate", "avro"], 5,
+         "cannot reach the schema registry"),
+        (["--schema-registry", registry_url], ["--validate", "avro", "--on-invalid",
+                                               "dead-letter", unique("missing")], 4,
+         "does not exist on the target cluster"),
+        (["--schema-registry", registry_url], ["--validate", "avro", "--on-invalid",
+                                               "dead-letter", target], 2, "target topic"),
+        (["--schema-registry", registry_url], ["--validate", "avro", "--on-invalid",
+                                               "dead-letter"], 2, "dead-letter TOPIC"),
+        (["--schema-registry", registry_url], ["--on-invalid", "skip"], 2,
+         "--on-invalid needs --validate avro"),
+        (["--schema-registry", registry_url], ["--validate", "json"], 2,
+         "--validate: 'json' is not one of avro"),
+        (["--schema-registry", registry_url], ["--validate", "avro", "--on-invalid", "drop"],
+         2, "--on-invalid: 'drop'"),
+    ]
+    for globals_, options, code, message in cases:
+        result = cli("-b", kafka_bootstrap, *globals_, *base, *options, "--execute")
+        assert result.code == code, (options, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, options
+    assert read_all(kafka_bootstrap, target, [0, 1]) == []
+
+
+def test_on_invalid_dead_letter_reads_its_topic():
+    from ingestctl.cli.replay import _dead_letter_topic
+    from ingestctl.replay.validate import Validation
+
+    assert _dead_letter_topic(["--on-invalid", "dead-letter", "dlq", "--execute"]) == [
+        "--on-invalid", "dead-letter", "--dead-letter-topic", "dlq", "--execute"]
+    assert _dead_letter_topic(["--on-invalid=dead-letter", "dlq"]) == [
+        "--on-invalid=dead-letter", "--dead-letter-topic", "dlq"]
+    for unchanged in (["--on-invalid", "skip", "x"], ["--on-invalid", "dead-letter"],
+                      ["--on-invalid", "dead-letter", "--execute"],
+                      ["--", "--on-invalid", "dead-letter", "x"]):
+        assert _dead_letter_topic(unchanged) == unchanged
+    assert Validation.parse(None, None, None) is None
+    assert Validation.parse("avro", None, None) == Validation("avro", "fail", None)
+    assert Validation.parse("avro", "dead-letter", "dlq").as_dict() == {
+        "format": "avro", "on_invalid": "dead-letter", "dead_letter_topic": "dlq"}

@@ -4,12 +4,38 @@ import sys
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from ..errors import UsageError
 from .context import app_context
 from .render import emit, key_values, make_table, note
 
+
+class _ReplayGroup(TyperGroup):
+    """Reads `--on-invalid dead-letter TOPIC` (an option value followed by its topic) as
+    `--on-invalid dead-letter --dead-letter-topic TOPIC`."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _dead_letter_topic(args))
+
+
+def _dead_letter_topic(args: list[str]) -> list[str]:
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        takes_topic = (arg == "--on-invalid=dead-letter" or (
+            arg == "--on-invalid" and i + 1 < len(out) and out[i + 1] == "dead-letter"))
+        if takes_topic:
+            at = i + 1 if arg.startswith("--on-invalid=") else i + 2
+            if at < len(out) and not out[at].startswith("-"):
+                out.insert(at, "--dead-letter-topic")
+            break
+    return out
+
+
 app = typer.Typer(
+    cls=_ReplayGroup,
     help="Replay a bounded window of a topic into another topic, exactly once, under a quota.",
 )
 
@@ -22,6 +48,11 @@ a finished replay re-run writes nothing. Ctrl-C stops at a committed point (exit
 
 WINDOW: --start TIME [--end TIME] (start inclusive, end exclusive), or --start-offset N|P:O,…
 [--end-offset N|P:O,…]; an omitted end is the partition's end when first planned.
+
+--validate avro checks that every value carries a schema id the registry knows and decodes
+with it; --on-invalid fail (stop before the record, exit 6; a re-run resumes there), skip
+(count it as invalid), or dead-letter TOPIC (write it there, with the reason in the header
+ingestctl-invalid-reason). Without --validate, bytes are copied untouched.
 
 EXAMPLES
 
@@ -76,6 +107,14 @@ def replay(
     partitioning: Annotated[str, typer.Option(
         "--partitioning", help="preserve (same partition number) or key (murmur2, as the "
         "Java client).")] = "preserve",
+    validate: Annotated[str | None, typer.Option(
+        "--validate", help="avro: every value must decode through the schema registry "
+        "(--schema-registry or the profile).")] = None,
+    on_invalid: Annotated[str | None, typer.Option(
+        "--on-invalid", help="With --validate: fail (default), skip, or dead-letter TOPIC.")
+    ] = None,
+    dead_letter_topic: Annotated[str | None, typer.Option(
+        "--dead-letter-topic", hidden=True)] = None,
     mode: Annotated[str, typer.Option(
         "--mode", help="exactly-once or at-least-once (for brokers without transactions).")
     ] = "exactly-once",
@@ -97,6 +136,7 @@ def replay(
     from ..parsing import parse_time_ms as parse_time
     from ..replay import engine
     from ..replay.quota import Quota
+    from ..replay.validate import Validation
     from ..replay.window import Selection, WindowSpec, check_replay_id, parse_shard
 
     state = app_context(ctx)
@@ -127,6 +167,7 @@ def replay(
         replay_id=check_replay_id(replay_id) if replay_id else None,
         create_target=create_target, quota=quota,
         shard=parse_shard(shard) if shard else None, workers=workers or 1,
+        validation=Validation.parse(validate, on_invalid, dead_letter_topic),
     )
     target = source
     if to_profile or to_bootstrap_servers:
@@ -174,10 +215,11 @@ def list_cmd(ctx: typer.Context) -> None:
 
     def table(data):
         return [make_table(None, ["replay", "status", "source", "target", "records",
-                                  "filtered", "remaining", "updated"],
+                                  "filtered", "invalid", "remaining", "updated"],
                            [(r["replay_id"], r["status"], (r["source"] or {}).get("topic"),
                              (r["target"] or {}).get("topic"), r["records"], r["filtered"],
-                             r["remaining_offsets"], r["updated_at"]) for r in data])]
+                             r["invalid"], r["remaining_offsets"], r["updated_at"])
+                            for r in data])]
 
     emit(state.output, rows, table)
 
@@ -217,9 +259,19 @@ def _plan_table(d: dict):
             ("quota", ", ".join(x for x in limits if x) or "none"),
             ("estimated duration", f"{eta:.0f} s" if eta is not None else "unthrottled"),
             ("resumes", "yes: progress is stored for this replay" if d["resumes"] else "no"),
+            ("validate", _validation_text(d["validation"])),
         ]),
         _partition_table(d["partitions"], ["partition", "start", "end", "records", "bytes"]),
     ]
+
+
+def _validation_text(validation: dict | None) -> str:
+    if validation is None:
+        return "no: bytes are copied as they are"
+    policy = validation["on_invalid"]
+    if validation["dead_letter_topic"]:
+        policy += f" to {validation['dead_letter_topic']}"
+    return f"{validation['format']}, invalid records: {policy}"
 
 
 def _summary_table(d: dict):
@@ -232,6 +284,7 @@ def _summary_table(d: dict):
             ("mode", d["guarantee"]),
             ("records", d["records"]), ("bytes", _size(d["bytes"])),
             ("filtered", d["filtered"]), ("invalid", d["invalid"]),
+            ("validate", _validation_text(d["validation"])),
             ("this run", f"{d['this_run']['records']} records, "
                          f"{_size(d['this_run']['bytes'])} in {d['duration_seconds']:.1f} s "
                          f"({_size(d['rate_bytes_per_second'])}/s)"),
@@ -249,10 +302,11 @@ def _status_table(d: dict):
             ("mode", d["mode"]), ("shards", d["shards"]),
             ("created", d["created_at"]), ("updated", d["updated_at"]),
             ("records", d["records"]), ("bytes", _size(d["bytes"])),
-            ("filtered", d["filtered"]), ("remaining offsets", d["remaining_offsets"]),
+            ("filtered", d["filtered"]), ("invalid", d["invalid"]),
+            ("remaining offsets", d["remaining_offsets"]),
         ]),
         _partition_table(d["partitions"], ["partition", "start", "end", "next", "records",
-                                           "bytes", "filtered"]),
+                                           "bytes", "filtered", "invalid"]),
     ]
 
 

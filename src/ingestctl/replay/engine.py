@@ -23,6 +23,8 @@ from ..kafka.records import read_ranges
 from ..parsing import format_time
 from . import progress as prog
 from .quota import Clock, Limiter, Quota, SystemClock
+from .validate import Validation, checker
+from .validate import check as check_validation
 from .window import (
     Selection,
     WindowSpec,
@@ -54,6 +56,7 @@ class ReplayRequest:
     quota: Quota = field(default_factory=Quota)
     shard: tuple[int, int] | None = None
     workers: int = 1
+    validation: Validation | None = None  # --validate; not part of the replay's identity
 
     @property
     def shards(self) -> int:
@@ -141,6 +144,9 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
         target_cluster=tgt_cluster, target_topic=request.target_topic,
     )
     replay_id = request.replay_id or derive_replay_id(identity)
+    if request.validation is not None:
+        check_validation(request.validation, source, topic, src_cluster,
+                         request.target_topic, tgt_cluster, tgt_topics)
     stored = None
     if prog.PROGRESS_TOPIC in tgt_topics:
         # What is decided now; the run re-reads it authoritatively after fencing.
@@ -245,6 +251,7 @@ def plan_document(source: Settings, plan: Plan, shard: tuple[int, int] | None) -
         "partitions": rows, "records": records, "bytes": total_bytes,
         "bytes_estimated": True, "bytes_sampled_records": len(every),
         "filtered": 0, "invalid": 0,
+        "validation": request.validation.as_dict() if request.validation else None,
         "duration_seconds": None, "rate_bytes_per_second": None,
         "quota": {"bytes_per_second": quota.bytes_per_second,
                   "records_per_second": quota.records_per_second},
@@ -322,6 +329,7 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
     shard = shard or (0, 1)
     shard_name = f"{shard[0]}/{shard[1]}"
     exactly_once = request.mode == "exactly-once"
+    validation = request.validation
     began = clock.monotonic()
     copier = kcopy.Copier(
         source, target, target_topic=request.target_topic,
@@ -330,6 +338,8 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
                           if exactly_once else None),
         by_key=request.partitioning == "key",
         max_message_bytes=_max_message_bytes(target, request.target_topic),
+        invalid=kcopy.InvalidPolicy(checker(source), validation.on_invalid,
+                                    validation.dead_letter_topic) if validation else None,
     )
     try:
         copier.init_transactions()
@@ -379,6 +389,15 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
         ) from None
     finally:
         copier.close()
+    if copier.invalid_stop is not None:
+        p, offset, problem = copier.invalid_stop
+        raise IncompleteReplay(
+            f"replay {plan.replay_id} stopped before {request.source_topic} partition {p} "
+            f"offset {offset}, an invalid record: {problem} What came before it is copied and "
+            "committed; to go on past invalid records, re-run the same command with "
+            "--on-invalid skip or --on-invalid dead-letter TOPIC (it resumes there).",
+            summary("incomplete", states),
+        )
     if stopped:
         done = sum(s.next - s.start for s in states)
         total = sum(s.end - s.start for s in states)
@@ -470,6 +489,7 @@ def _summary(plan: Plan, shown: list[prog.PartitionState], status: str, shard_na
         "target": {"topic": plan.request.target_topic, "cluster_id": plan.target_cluster},
         "partitions": [prog.partition_row(s) for s in shown],
         **prog.totals(shown),
+        "validation": plan.request.validation.as_dict() if plan.request.validation else None,
         "duration_seconds": round(duration, 3),
         "rate_bytes_per_second": round(run_bytes / duration, 1) if duration > 0 else 0.0,
         "this_run": {"records": run_records, "bytes": run_bytes},
