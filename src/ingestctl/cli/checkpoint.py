@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from .context import app_context
 from .render import emit, key_values, make_table, note
@@ -224,16 +225,16 @@ def _diff_tables(data: dict) -> list:
             tables.append(f"schema ids of the last record changed: {change['topic']}"
                           f"[{change['partition']}]: {change['from']} -> {change['to']}")
     for c in data["connectors"]:
-        tables.append(f"connector {c['connector']}: {c['from_state'] or 'absent'} "
-                      f"(tasks {_tasks(c['from_tasks'])}) -> {c['to_state'] or 'absent'} "
-                      f"(tasks {_tasks(c['to_tasks'])})")
+        tables.append(Text(f"connector {c['connector']}: {c['from_state'] or 'absent'} "
+                           f"(tasks {_tasks(c['from_tasks'])}) -> {c['to_state'] or 'absent'} "
+                           f"(tasks {_tasks(c['to_tasks'])})"))
         if c["partitions"]:
             tables.append(make_table(None, ["topic", "partition", "from", "to", "consumed"], [
                 (p["topic"], p["partition"], _dash(p["from_offset"]), _dash(p["to_offset"]),
                  _dash(p["consumed"])) for p in c["partitions"]]))
         for change in c["source_offsets_changed"]:
-            tables.append(f"  source offset {json.dumps(change['partition'])}: "
-                          f"{json.dumps(change['from'])} -> {json.dumps(change['to'])}")
+            tables.append(Text(f"  source offset {json.dumps(change['partition'])}: "
+                               f"{json.dumps(change['from'])} -> {json.dumps(change['to'])}"))
     return tables
 
 
