@@ -428,6 +428,25 @@ def test_replay_validate_refusals_write_nothing(cli, kafka_bootstrap, registry_u
     assert read_all(kafka_bootstrap, target, [0, 1]) == []
 
 
+def test_checker_judges_values_of_a_cached_schema_as_strictly_as_the_first(registry_url,
+                                                                          events):
+    """Once a schema id decoded, its values take a fast path: it must still catch them all."""
+    from ingestctl.config import Settings
+    from ingestctl.replay.validate import checker
+
+    problem = checker(Settings(schema_registry_url=registry_url))
+    good = events.values[(0, 0)]
+    assert problem(good) is None and problem(good) is None  # the second is the cached path
+    cases = {good + b"\x00": schema.CORRUPT_PAYLOAD, good[:-1]: schema.CORRUPT_PAYLOAD,
+             good[:5]: schema.CORRUPT_PAYLOAD, good[:3]: schema.NO_MAGIC_BYTE,
+             b"\x01" + good[1:]: schema.NO_MAGIC_BYTE,
+             events.values[(0, 4)]: schema.UNKNOWN_SCHEMA_ID}
+    for value, reason in cases.items():
+        assert problem(value).reason == reason, value
+    assert problem(None) is None
+    assert problem(events.values[(0, 1)]) is None  # another version, another header
+
+
 def test_on_invalid_dead_letter_reads_its_topic():
     from ingestctl.cli.replay import _dead_letter_topic
     from ingestctl.replay.validate import Validation
