@@ -11,7 +11,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from conftest import unique
-from kafkautil import create_topic, produce, read_all
+from kafkautil import commit, create_topic, produce, read_all
 
 from ingestctl.errors import ExitCode
 
@@ -143,6 +143,46 @@ def test_exact_window_by_time(cli, kafka_bootstrap, topics):
     got = copies(kafka_bootstrap, dst, range(3))
     assert sorted(got) == [(p, o) for p in (0, 2) for o in range(50, 80)]
     assert all(base + 50_000 <= m.timestamp()[1] < base + 80_000 for m in got.values())
+
+
+def test_windows_from_checkpoints(cli, kafka_bootstrap, second_bootstrap, tmp_path):
+    src, dst, dst2 = unique("rp-cp"), unique("rp-cp-dst"), unique("rp-cp-dst2")
+    for topic in (src, dst, dst2):
+        create_topic(kafka_bootstrap, topic, 2)
+    group, cps = unique("sink"), tmp_path / "cps"
+    fill(kafka_bootstrap, src, partitions=2, per_partition=50)
+    commit(kafka_bootstrap, group, src, {0: 20, 1: 30})
+    for more in (25, 10):
+        made = cli("-b", kafka_bootstrap, "checkpoint", "create", "wave-a", "--topic", src,
+                   "--group", group, "--dir", cps)
+        assert made.code == 0, made.stderr
+        fill(kafka_bootstrap, src, partitions=2, per_partition=more)
+    # between the two checkpoints: what was produced after the first, up to the second
+    result = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
+                    "--from-checkpoint", "wave-a@1", "--to-checkpoint", "wave-a@2",
+                    "--dir", cps, "--execute")
+    assert result.code == 0, result.stderr
+    assert sorted(copies(kafka_bootstrap, dst, range(2))) == [
+        (p, o) for p in range(2) for o in range(50, 75)]
+    assert len((cps / "audit.jsonl").read_text().splitlines()) == 1
+    # from the group's committed offsets in the newest checkpoint to the current end
+    result = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst2,
+                    "--from-checkpoint", "wave-a", "--group", group, "--dir", cps, "--execute")
+    assert result.code == 0, result.stderr
+    assert sorted(copies(kafka_bootstrap, dst2, range(2))) == [
+        *((0, o) for o in range(20, 85)), *((1, o) for o in range(30, 85))]
+    # a checkpoint of another cluster is refused, nothing written
+    create_topic(second_bootstrap, src, 2)
+    elsewhere = cli("-b", second_bootstrap, "checkpoint", "create", "wave-b", "--topic", src,
+                    "--dir", cps)
+    assert elsewhere.code == 0, elsewhere.stderr
+    refused = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
+                     "--from-checkpoint", "wave-b", "--dir", cps)
+    assert refused.code == ExitCode.REFUSED and refused.stdout == ""
+    assert "is cluster" in refused.stderr
+    mixed = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
+                   "--from-checkpoint", "wave-a", "--start-offset", "0", "--dir", cps)
+    assert mixed.code == ExitCode.USAGE
 
 
 # -- fidelity ------------------------------------------------------------------------------------
@@ -336,11 +376,12 @@ def test_window_ending_on_a_commit_marker_completes(cli, kafka_bootstrap):
     producer = Producer({"bootstrap.servers": kafka_bootstrap,
                          "transactional.id": unique("rp-src-txn")})
     producer.init_transactions(30)
-    for batch, commit in ((range(0, 10), True), (range(10, 15), False), (range(15, 20), True)):
+    for batch, committed in ((range(0, 10), True), (range(10, 15), False),
+                             (range(15, 20), True)):
         producer.begin_transaction()
         for i in batch:
             producer.produce(src, key=f"k{i}".encode(), value=b"v", partition=0)
-        if commit:
+        if committed:
             producer.commit_transaction(30)
         else:
             producer.flush(30)  # an abort purges what is still queued: write them first

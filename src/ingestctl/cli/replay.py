@@ -1,6 +1,7 @@
 """`ingestctl replay …` (plan, or copy with --execute), `replay status ID`, `replay list`."""
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -47,7 +48,8 @@ ingestctl-replay-progress on the target cluster); re-running the same command re
 a finished replay re-run writes nothing. Ctrl-C stops at a committed point (exit 6).
 
 WINDOW: --start TIME [--end TIME] (start inclusive, end exclusive), or --start-offset N|P:O,…
-[--end-offset N|P:O,…]; an omitted end is the partition's end when first planned.
+[--end-offset N|P:O,…], or --from-checkpoint REF [--group G] [--to-checkpoint REF]; an
+omitted end is the partition's end when first planned. --partitions narrows any of them.
 
 --validate avro checks that every value carries a schema id the registry knows and decodes
 with it; --on-invalid fail (stop before the record, exit 6; a re-run resumes there), skip
@@ -83,6 +85,18 @@ def replay(
     end_offset: Annotated[str | None, typer.Option(
         "--end-offset", help="N or P:O,… (exclusive); default: the end when first planned."),
     ] = None,
+    from_checkpoint: Annotated[str | None, typer.Option(
+        "--from-checkpoint", help="Start at the end offsets this checkpoint recorded for "
+        "the topic (REF: a path, a wave, or WAVE@N).")] = None,
+    group: Annotated[str | None, typer.Option(
+        "--group", help="With --from-checkpoint: start at this group's committed offsets "
+        "in it.")] = None,
+    to_checkpoint: Annotated[str | None, typer.Option(
+        "--to-checkpoint", help="End at the end offsets this checkpoint recorded "
+        "(default: the current end).")] = None,
+    directory: Annotated[Path | None, typer.Option(
+        "--dir", help="Checkpoint directory, also where audit.jsonl is kept (default: the "
+        "profile's checkpoint_dir, else ./checkpoints).")] = None,
     partitions: Annotated[str | None, typer.Option(
         "--partitions", help="Only these partitions (0,2,4-7).")] = None,
     to_profile: Annotated[str | None, typer.Option(
@@ -131,6 +145,7 @@ def replay(
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
+    from ..checkpoints import checkpoint_dir
     from ..config import resolve
     from ..parsing import parse_kv, parse_partition_offsets, parse_partitions, parse_rate
     from ..parsing import parse_time_ms as parse_time
@@ -147,17 +162,30 @@ def replay(
                          "shards here.")
     if workers is not None and not 1 <= workers <= 64:
         raise UsageError("--workers must be between 1 and 64.")
-    window = WindowSpec(
-        start_time=parse_time(start, "--start") if start else None,
-        end_time=parse_time(end, "--end") if end else None,
-        start_offset=parse_partition_offsets(start_offset, "--start-offset")
-        if start_offset else None,
-        end_offset=parse_partition_offsets(end_offset, "--end-offset") if end_offset else None,
-        partitions=tuple(parse_partitions(partitions)) if partitions else None,
-    )
+    narrowed = tuple(parse_partitions(partitions)) if partitions else None
+    source = state.settings
+    audit_dir = checkpoint_dir(directory, source)
+    checkpoint_cluster = None
+    if from_checkpoint:
+        if start or end or start_offset or end_offset:
+            raise UsageError("--from-checkpoint gives the window: leave out --start, --end, "
+                             "--start-offset and --end-offset.")
+        window, checkpoint_cluster = engine.checkpoint_window(
+            audit_dir, from_topic, from_checkpoint, group, to_checkpoint, narrowed)
+    elif group or to_checkpoint:
+        raise UsageError("--group and --to-checkpoint need --from-checkpoint.")
+    else:
+        window = WindowSpec(
+            start_time=parse_time(start, "--start") if start else None,
+            end_time=parse_time(end, "--end") if end else None,
+            start_offset=parse_partition_offsets(start_offset, "--start-offset")
+            if start_offset else None,
+            end_offset=parse_partition_offsets(end_offset, "--end-offset")
+            if end_offset else None,
+            partitions=narrowed,
+        )
     selection = Selection.parse([parse_kv(f, "--filter-header") for f in filter_header or []],
                                 filter_key, list(drop_header or []))
-    source = state.settings
     quota = Quota(parse_rate(rate) if rate else source.replay_rate,
                   _positive(max_records_per_sec, "--max-records-per-sec")
                   or source.replay_max_records_per_sec)
@@ -168,6 +196,7 @@ def replay(
         create_target=create_target, quota=quota,
         shard=parse_shard(shard) if shard else None, workers=workers or 1,
         validation=Validation.parse(validate, on_invalid, dead_letter_topic),
+        checkpoint_cluster=checkpoint_cluster,
     )
     target = source
     if to_profile or to_bootstrap_servers:
@@ -188,7 +217,7 @@ def replay(
     with _progress_bar(plan.replay_id) as progress:
         hooks = engine.Hooks(note=note, progress=progress)
         try:
-            summary = engine.execute(source, target, plan, hooks)
+            summary = engine.execute(source, target, plan, hooks, audit_dir)
         except engine.IncompleteReplay as exc:
             emit(state.output, exc.summary, _summary_table)
             raise

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from .. import audit
 from ..config import Settings
@@ -56,6 +57,8 @@ class ReplayRequest:
     quota: Quota = field(default_factory=Quota)
     shard: tuple[int, int] | None = None
     workers: int = 1
+    # --from-checkpoint: the cluster the checkpoints were taken on (must be the source).
+    checkpoint_cluster: str | None = None
     validation: Validation | None = None  # --validate; not part of the replay's identity
 
     @property
@@ -127,6 +130,12 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
     src_cluster = cluster_id(src_admin)
     tgt_cluster = src_cluster if target is source else cluster_id(tgt_admin)
     topic = request.source_topic
+    if request.checkpoint_cluster not in (None, src_cluster):
+        raise RefusedError(
+            f"the checkpoint is from cluster {request.checkpoint_cluster}, but "
+            f"{source.bootstrap_servers} is cluster {src_cluster}: its offsets mean nothing "
+            "here; replay by time (--start/--end) instead."
+        )
     src_meta = metadata.topics(src_admin, [topic])[topic]
     if tgt_cluster == src_cluster and request.target_topic == topic:
         raise UsageError(f"the target topic is the source topic {topic}; replay into a repair "
@@ -189,6 +198,45 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
     replication = len(next(iter(src_meta.partitions.values())).replicas)
     return Plan(request, replay_id, identity, src_cluster, tgt_cluster,
                 len(src_meta.partitions), replication, target_partitions, window, stored)
+
+
+def checkpoint_window(directory: Path, topic: str, from_ref: str, group: str | None,
+                      to_ref: str | None, partitions: tuple[int, ...] | None
+                      ) -> tuple[WindowSpec, str]:
+    """--from-checkpoint: the window starts at the end offsets REF recorded for the topic (or
+    at group G's committed offsets in it) and ends at the ends --to-checkpoint recorded, or at
+    the current end. Returns the window and the cluster the checkpoints were taken on."""
+    from .. import checkpoints
+
+    first = checkpoints.load(checkpoints.resolve_ref(from_ref, directory))
+    if topic not in first.topics:
+        raise NotFoundError(f"checkpoint {from_ref} does not record topic {topic}; "
+                            f"`ingestctl checkpoint show {from_ref}` lists what it holds.")
+    if group is None:
+        start = {p: s.end for p, s in first.topics[topic].partitions.items()}
+    else:
+        if group not in first.groups:
+            raise NotFoundError(f"checkpoint {from_ref} does not record group {group}.")
+        start = {p: o.offset for p, o in first.groups[group].offsets.get(topic, {}).items()}
+        uncommitted = sorted(p for p in first.topics[topic].partitions if p not in start
+                             and (partitions is None or p in partitions))
+        if uncommitted:
+            raise RefusedError(
+                f"group {group} had no committed offset on {topic} partition "
+                f"{', '.join(map(str, uncommitted))} in checkpoint {from_ref}, so the window "
+                "has no start there; narrow it with --partitions."
+            )
+    end = None
+    if to_ref is not None:
+        last = checkpoints.load(checkpoints.resolve_ref(to_ref, directory))
+        if topic not in last.topics:
+            raise NotFoundError(f"checkpoint {to_ref} does not record topic {topic}.")
+        if last.cluster_id != first.cluster_id:
+            raise RefusedError(f"checkpoints {from_ref} and {to_ref} are from different "
+                               "clusters; their offsets cannot bound one window.")
+        end = {p: s.end for p, s in last.topics[topic].partitions.items() if p in start}
+    return WindowSpec(start_offset=start, end_offset=end, partitions=partitions), \
+        first.cluster_id
 
 
 def check_stored(stored: prog.StoredReplay, replay_id: str, identity: dict,
@@ -262,11 +310,11 @@ def plan_document(source: Settings, plan: Plan, shard: tuple[int, int] | None) -
 
 # -- execution ------------------------------------------------------------------------------
 
-def execute(source: Settings, target: Settings, plan: Plan, hooks: Hooks,
+def execute(source: Settings, target: Settings, plan: Plan, hooks: Hooks, audit_dir: Path,
             clock: Clock | None = None) -> dict:
     """Create what is missing on the target, run the replay (one shard, or --workers local
-    processes), write one audit line, and return the summary. Raises IncompleteReplay
-    (exit 6) when it stops before the end."""
+    processes), write one line to the audit log in `audit_dir`, and return the summary.
+    Raises IncompleteReplay (exit 6) when it stops before the end."""
     clock = clock or SystemClock()
     request = plan.request
     prepare_target(source, target, plan, hooks)
@@ -278,9 +326,9 @@ def execute(source: Settings, target: Settings, plan: Plan, hooks: Hooks,
         else:
             summary = run_shard(source, target, plan, request.shard, request.quota, hooks, clock)
     except IncompleteReplay as exc:
-        _audit(source, plan, exc.summary)
+        _audit(audit_dir, plan, exc.summary)
         raise
-    _audit(source, plan, summary)
+    _audit(audit_dir, plan, summary)
     return summary
 
 
@@ -506,9 +554,9 @@ def _max_message_bytes(target: Settings, topic: str) -> int:
     return max(1_000_000, int(configs.get("max.message.bytes") or 1_048_588) + 65_536)
 
 
-def _audit(source: Settings, plan: Plan, summary: dict) -> None:
+def _audit(directory: Path, plan: Plan, summary: dict) -> None:
     audit.record(
-        source.checkpoint_dir, "replay", plan.source_cluster,
+        directory, "replay", plan.source_cluster,
         replay_id=plan.replay_id, status=summary["status"], mode=plan.request.mode,
         source=summary["source"], target=summary["target"],
         window=plan.request.window.identity(), records=summary["records"],
