@@ -8,9 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import secrets
-from .fsutil import append_line
+from .fsutil import append_line, private_file
 
 AUDIT_FILE = "audit.jsonl"
+
+
+def prepare(checkpoint_dir: Path) -> Path:
+    """Call before changing anything: a change whose audit line could not be written (a
+    shared or unwritable directory: RefusedError) must not be made at all."""
+    return private_file(Path(checkpoint_dir).expanduser() / AUDIT_FILE)
 
 
 def record(checkpoint_dir: Path, action: str, cluster_id: str | None, **fields) -> Path:

@@ -156,6 +156,7 @@ def execute(settings: Settings, first: ConnectorPlan, audit_dir: Path) -> Connec
     """Stop, wait, re-plan, apply, read back, audit, resume (see the module's docstring).
     Returns the plan that was applied, with the offsets as they were when the connector had
     stopped and its final state."""
+    audit.prepare(audit_dir)
     connect = Connect(settings)
     connector = first.connector
     connect.stop(connector)

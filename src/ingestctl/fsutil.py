@@ -87,6 +87,15 @@ def atomic_write(path: Path, text: str, overwrite: bool = True) -> Path:
     return path
 
 
+def private_file(path: Path) -> Path:
+    """Create the file (empty, 0600) in a private directory, or tighten an existing one."""
+    path = Path(path)
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    _tighten_file(path)
+    return path
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one line to a private file (the audit log), creating it 0600."""
     path = Path(path)

@@ -386,6 +386,7 @@ def execute(settings: Settings, plan: Plan, audit_dir: Path) -> list[str]:
     from . import kafka
     from .kafka import groups as kafka_groups
 
+    audit.prepare(audit_dir)
     admin = kafka.Admin(settings)
     changed = []
     for group in plan.groups:
