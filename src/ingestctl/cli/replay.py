@@ -355,12 +355,12 @@ class _progress_bar:
 
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} offsets"),
-            TextColumn("{task.fields[written]}"), TimeRemainingColumn(),
+            TextColumn("{task.fields[offsets]}"), TextColumn("{task.fields[written]}"),
+            TimeRemainingColumn(),
             console=stderr(), transient=True,
         )
         self._progress.start()
-        task = self._progress.add_task(self._replay_id, total=None, written="")
+        task = self._progress.add_task(self._replay_id, total=None, offsets="", written="")
         began = [None]
 
         def update(done: int, total: int, records: int, written: int) -> None:
@@ -372,6 +372,7 @@ class _progress_bar:
             elapsed = now - began[0][0]
             rate = (written - began[0][1]) / elapsed if elapsed > 0 else 0
             self._progress.update(task, completed=done, total=total,
+                                  offsets=f"{done:,}/{total:,} offsets",
                                   written=f"{records:,} records, {_size(written)} "
                                           f"({_size(rate)}/s)")
 
