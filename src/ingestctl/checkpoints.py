@@ -13,6 +13,7 @@ The public API other parts build on:
     Checkpoint.topics[t].partitions[p]         .log_start .end .first_timestamp ...
     Checkpoint.groups[g].offsets[t][p]         .offset .next_timestamp .last_timestamp
     Checkpoint.group_offsets(g) -> {(t, p): offset}
+    Checkpoint.connectors[c]                   .state .tasks .group .offsets .sink_offsets()
     capture(settings, wave, ...) / write(checkpoint, directory) -> Path
     applicability_problems(checkpoint, settings) -> [sentence, ...]
 """
@@ -575,8 +576,9 @@ def wire_schema_id(data: bytes | None) -> int | None:
 
 def capture(settings: Settings, wave: str, topics: list[str] = (), groups: list[str] = (),
             connectors: list[str] = (), note: str | None = None) -> Checkpoint:
-    """Record the wave's topics and groups (a group's topics are included) as they stand,
-    in batched requests. NotFoundError for a named topic or group the cluster lacks."""
+    """Record the wave's topics, groups (a group's topics are included) and connectors (a
+    sink's group and topics are included) as they stand, in batched requests. NotFoundError
+    for a named topic, group or connector the cluster or Connect lacks."""
     check_wave(wave)
     if not topics and not groups and not connectors:
         raise UsageError("name at least one --topic, --group or --connector (or --plan).")
