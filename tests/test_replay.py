@@ -3,9 +3,11 @@ another cluster, refusals, transaction markers, re-runs, fencing, interrupts, wo
 
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -476,6 +478,34 @@ def test_an_interrupt_commits_what_was_copied_and_exits_6(cli, kafka_bootstrap, 
     assert summary["this_run"]["records"] == 600 - stopped["records"]
     assert sorted(copies(kafka_bootstrap, dst, range(3))) == [
         (p, o) for p in range(3) for o in range(200)]
+
+
+def test_progress_bar_only_on_a_terminal(kafka_bootstrap, topics):
+    src, dst, _ = topics
+    args = ["-b", kafka_bootstrap, "replay", "--from-topic", src, "--to-topic", dst,
+            "--start-offset", "100", "--rate", "40KB/s", "--execute", "-o", "json"]
+    leader, follower = pty.openpty()
+    with tempfile.TemporaryFile() as out:
+        run = subprocess.Popen([sys.executable, "-m", "ingestctl", *args, "--id", unique("tty")],
+                               stdout=out, stderr=follower)
+        os.close(follower)
+        shown = b""
+        while True:  # read while it runs: a full terminal buffer would block it
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # its end of the terminal is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(leader)
+        assert run.wait(timeout=60) == 0, shown
+        out.seek(0)
+        assert json.loads(out.read())["records"] == 300  # stdout holds only the summary
+    assert b"/300 offsets" in shown and b"records" in shown
+    piped = subprocess.run([sys.executable, "-m", "ingestctl", *args, "--id", unique("pipe")],
+                           capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "offsets" not in piped.stderr
 
 
 def test_at_least_once_mode_says_what_it_means(cli, kafka_bootstrap, topics):
