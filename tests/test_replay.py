@@ -540,6 +540,32 @@ def test_workers_share_a_replay_and_a_resume_keeps_the_shard_count(cli, kafka_bo
     assert [p["partition"] for p in shard.json()["partitions"]] == [1, 3]
 
 
+def test_ctrl_c_stops_every_worker_at_a_committed_point(cli, kafka_bootstrap, topics):
+    src, dst, _ = topics
+    replay_id = unique("wk-intr")
+    args = ("--from-topic", src, "--to-topic", dst, "--start-offset", "0", "--id", replay_id,
+            "--workers", "2")
+    run = subprocess.Popen([sys.executable, "-m", "ingestctl", "-b", kafka_bootstrap, "replay",
+                            *args, "--rate", "40KB/s", "--execute", "-o", "json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        wait_for_progress(cli, kafka_bootstrap, replay_id)
+        os.killpg(run.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole group
+        out, err = run.communicate(timeout=30)
+    finally:
+        run.kill()
+    assert run.returncode == ExitCode.INCOMPLETE, err
+    assert "run the same command again" in err and "worker 0:" in err and "worker 1:" in err
+    stopped = json.loads(out)
+    assert stopped["status"] == "incomplete"
+    assert len(copies(kafka_bootstrap, dst, range(3))) == stopped["records"]
+    resumed = replay(cli, kafka_bootstrap, *args, "--execute")
+    assert resumed.code == 0, resumed.stderr
+    assert sorted(copies(kafka_bootstrap, dst, range(3))) == [
+        (p, o) for p in range(3) for o in range(200)]
+
+
 def test_bad_options_are_usage_errors(cli, kafka_bootstrap):
     for args in (["--to-topic", "b", "--start-offset", "0"],
                  ["--from-topic", "a", "--to-topic", "b"],

@@ -44,6 +44,9 @@ def _worker(channel, shard: tuple[int, int], source: Settings, target: Settings,
         channel.put(("incomplete", k, exc.summary, exc.message))
     except IngestError as exc:
         channel.put(("error", k, type(exc).__name__, exc.message, exc.details))
+    except KeyboardInterrupt:  # Ctrl-C before its copy loop took over the signal
+        channel.put(("error", k, "IncompleteError", f"worker {k} was interrupted before it "
+                     "started copying; run the same command again to resume.", []))
     except BaseException as exc:  # a bug: reported by the parent as one
         channel.put(("error", k, "IngestError", f"worker {k} failed: "
                      f"{exc.__class__.__name__}: {exc}", []))
@@ -125,7 +128,12 @@ def _merge(plan: Plan, outcomes: dict[int, tuple], duration: float) -> dict:
         "shard": None,
         "workers": len(summaries),
     }
-    incomplete = [o for o in outcomes.values() if o[0] == "incomplete"]
+    incomplete = [o for _, o in sorted(outcomes.items()) if o[0] == "incomplete"]
     if incomplete:
-        raise IncompleteReplay(" ".join(dict.fromkeys(o[3] for o in incomplete)), merged)
+        error = IncompleteReplay(
+            f"replay {plan.replay_id} stopped before its end in {len(incomplete)} of "
+            f"{len(outcomes)} workers; what was copied is committed. To resume, run the same "
+            "command again.", merged)
+        error.details = [f"worker {o[1]}: {o[3]}" for o in incomplete]
+        raise error
     return merged
