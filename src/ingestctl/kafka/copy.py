@@ -31,6 +31,11 @@ MAX_BATCH = 5000
 _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 
 
+class TransactionExpiredError(IncompleteError):
+    """This run stalled (paused, swapped out) longer than transaction.timeout.ms: the broker
+    aborted its open transaction and fenced its producer. A re-run re-initialises it."""
+
+
 class FencedError(IncompleteError):
     """Another run with the same transactional id started: this one must stop."""
 
@@ -86,7 +91,13 @@ class Copier:
         }
         if transactional_id is not None:
             conf["transactional.id"] = transactional_id
-            conf["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
+            # -X transaction.timeout.ms wins: a broker's transaction.max.timeout.ms may be
+            # lower, and a short one makes the broker abort a stalled run's transaction sooner.
+            conf["transaction.timeout.ms"] = int(target.kafka.get("transaction.timeout.ms",
+                                                                  TRANSACTION_TIMEOUT_MS))
+        self._transaction_timeout = int(conf.get("transaction.timeout.ms",
+                                                 TRANSACTION_TIMEOUT_MS)) / 1000
+        self._committed_at = time.monotonic()  # of the last commit (or the start)
         self._producer = new_producer(target, self._errors, **conf)
         self._consumer = None
         self._states: dict[int, object] = {}
@@ -230,7 +241,7 @@ class Copier:
                                 timestamp if timestamp_type else 0, headers)
                         break
                     except BufferError:  # librdkafka's queue is full: let it drain
-                        poll(0.05)
+                        poll(0.001)
                 records[p] += 1
                 sizes[p] += size
                 written += 1
@@ -323,6 +334,7 @@ class Copier:
         while True:
             try:
                 self._producer.commit_transaction(max(1.0, deadline - time.monotonic()))
+                self._committed_at = time.monotonic()
                 return
             except KafkaException as exc:
                 err = exc.args[0]
@@ -358,7 +370,8 @@ class Copier:
     def _fenced(self, err: KafkaError) -> bool:
         if err.code() in _FENCED:
             return True
-        if err.code() != KafkaError._FATAL:
+        # After a fatal error, produce() reports only "Erroneous state" (_STATE).
+        if err.code() not in (KafkaError._FATAL, KafkaError._STATE):
             return False
         # "Local: Fatal error" hides its cause: poll() raises it or reports it (error_cb,
         # or the delivery reports of the records the broker refused).
@@ -374,9 +387,27 @@ class Copier:
         """The IngestError for a failed write; exc is None when only a delivery failed."""
         err = exc.args[0] if exc is not None and exc.args else None
         if isinstance(err, KafkaError) and self._fenced(err):
+            stalled = time.monotonic() - self._committed_at
+            if self._transactional and stalled > self._transaction_timeout:
+                # Fenced by the broker's own abort of our expired transaction, not by
+                # another run: nothing uncommitted counts, and a re-run resumes.
+                return TransactionExpiredError(
+                    f"this run stalled for {stalled:.0f} s without committing, longer than "
+                    f"transaction.timeout.ms ({self._transaction_timeout * 1000:.0f} ms), so "
+                    "the broker aborted its open transaction; what was committed before stays "
+                    "copied: run the same command again to resume.")
             return FencedError("another run of this replay shard started and fenced this one.")
         if self._failed:
             failed, target_partition = self._failed[0]
+            if failed.code() == KafkaError._MSG_TIMED_OUT:
+                # The target was unreachable for longer than the records may wait (a broker
+                # restart, an outage): nothing is lost, and a re-run resumes.
+                return IncompleteError(
+                    f"writing to {self._target_topic} (partition {target_partition}) timed "
+                    "out: the target cluster did not take the records in time; nothing after "
+                    "the last committed progress counts as copied: run the same command again "
+                    "to resume once the cluster is up."
+                )
             return ClusterError(
                 f"writing to {self._target_topic} (partition {target_partition}) failed: "
                 f"{failed.str()}; nothing after the last committed progress counts as copied, "
