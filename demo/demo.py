@@ -1,41 +1,194 @@
-"""The demo: start a sandbox broker and show the tool working against it.
+"""The demo: a sink outage on a payments pipeline, told with real ingestctl commands.
 
-Run with `make demo`. It grows as capabilities land; every step is a real ingestctl command.
+Run with `make demo`. It starts a fresh sandbox (Kafka and a schema registry) in demo-state/,
+writes three hours of Avro payment events, stops a warehouse sink at an "outage", then walks
+through what an on-call engineer does: lag, replay window, checkpoint, replay plan, replay
+under a quota, status, a decoded look at the copies, a reset of the sink and a rollback plan.
+Every `$ ingestctl ...` line is run as shown; only the setup talks to Kafka directly.
 """
 
+import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import events
+
 ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = ROOT / "demo-state" / "sandbox"
+STATE = ROOT / "demo-state"
+DATA_DIR = STATE / "sandbox"
+CONFIG = STATE / "ingestctl.yaml"
+
+TOPIC = "payments.authorized"
+REPAIR = "payments.repair"
+GROUP = "warehouse-sink"
+EVENTS = 3000
+QUOTA = "64KiB/s"  # the outage window (about 450 KiB) then takes about 7 s
+REPLAY_ID = "outage-repair"
+WIDTH = 80
+
+BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
 
-def step(title: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    print(f"\n\033[1m== {title}\033[0m")
-    print(f"$ ingestctl {shlex.join(args)}")
+def say(text: str) -> None:
+    """One line of the story (wrapped to the terminal, which is at most 80 columns here)."""
+    import textwrap
+
+    print()
+    print("\n".join(textwrap.wrap(text, WIDTH)))
     sys.stdout.flush()
-    result = subprocess.run([sys.executable, "-m", "ingestctl", *args], env=os.environ)
-    if check and result.returncode != 0:
-        sys.exit(f"demo step failed with exit code {result.returncode}")
-    return result
+
+
+def command_line(args: list[str]) -> str:
+    """`$ ingestctl ...`, broken before an option with a backslash where a line would not fit."""
+    chunks: list[str] = []  # each option with its value, or one positional argument
+    for arg in args:
+        word = shlex.quote(arg)
+        if chunks and not arg.startswith("-") and chunks[-1].startswith("--") \
+                and " " not in chunks[-1]:
+            chunks[-1] += " " + word
+        else:
+            chunks.append(word)
+    lines, line = [], "$ ingestctl"
+    for chunk in chunks:
+        if len(line) + 1 + len(chunk) > WIDTH - 2 and chunk.startswith("-"):
+            lines.append(line + " \\")
+            line = "    " + chunk
+        else:
+            line += " " + chunk
+    return "\n".join([*lines, line])
+
+
+def ingestctl(*args: str) -> None:
+    print(f"{BOLD}{command_line(list(args))}{RESET}")
+    sys.stdout.flush()
+    result = subprocess.run([sys.executable, "-m", "ingestctl", *args], cwd=STATE)
+    if result.returncode != 0:
+        sys.exit(f"demo: `ingestctl {shlex.join(args)}` exited {result.returncode}")
+
+
+def setup(text: str) -> None:
+    """What the demo did behind the scenes, as the producing service and the sink would."""
+    import textwrap
+
+    lines = textwrap.wrap(text, WIDTH, initial_indent="  (setup) ", subsequent_indent="    ")
+    print(f"{DIM}{chr(10).join(lines)}{RESET}")
+    sys.stdout.flush()
+
+
+def fresh_state() -> None:
+    """A previous run's sandbox is stopped and its state removed: every run starts empty."""
+    if DATA_DIR.exists():
+        from ingestctl import sandbox
+
+        sandbox.stop(DATA_DIR)
+    shutil.rmtree(STATE, ignore_errors=True)
+    STATE.mkdir(mode=0o700)
+
+
+def minute(ms: int) -> int:
+    return ms - ms % 60_000
+
+
+def iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def hhmm(ms: int) -> str:
+    return time.strftime("%H:%M", time.gmtime(ms / 1000))
 
 
 def main() -> None:
-    step("Start a local Apache Kafka (KRaft) sandbox", "sandbox", "start",
-         "--data-dir", str(DATA_DIR))
+    os.environ["COLUMNS"] = str(min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns))
+    for name in [n for n in os.environ if n.startswith("INGESTCTL_")]:
+        del os.environ[name]  # only demo-state/ingestctl.yaml decides where commands go
+    began = time.monotonic()
+    fresh_state()
+
+    say("Paged: the warehouse is missing payments. First, a Kafka to play the "
+        "incident on: a local Apache Kafka with a schema registry, started from scratch.")
+    ingestctl("sandbox", "start", "--data-dir", "sandbox", "--with-registry")
     status = subprocess.run(
         [sys.executable, "-m", "ingestctl", "sandbox", "status", "--data-dir", str(DATA_DIR),
          "-o", "json"], capture_output=True, text=True, check=True)
-    import json
+    sandbox = json.loads(status.stdout)
+    bootstrap, registry = sandbox["bootstrap"], sandbox["registry_url"]
+    CONFIG.write_text(
+        "default_profile: demo\nprofiles:\n  demo:\n"
+        f"    bootstrap_servers: {bootstrap}\n"
+        f"    schema_registry: {{url: {registry}}}\n"
+        "    checkpoint_dir: checkpoints\n")
+    setup("demo-state/ingestctl.yaml: profile 'demo' with this broker, its registry and "
+          "a checkpoint dir; every command below runs in demo-state/")
 
-    bootstrap = json.loads(status.stdout)["bootstrap"]
-    os.environ["INGESTCTL_BOOTSTRAP_SERVERS"] = bootstrap
-    step("What cluster is this?", "cluster", "info")
-    print(f"\nThe sandbox keeps running at {bootstrap}. Stop it with:\n"
-          f"  .venv/bin/ingestctl sandbox stop --data-dir {DATA_DIR}")
+    now = int(time.time() * 1000)
+    outage_start, outage_end = minute(now - 100 * 60_000), minute(now - 10 * 60_000)
+    events.create_topics(bootstrap, {TOPIC: 6, REPAIR: 6})
+    encode, version = events.avro_encoder(registry, TOPIC)
+    events.produce_events(bootstrap, TOPIC, EVENTS, hours=3.0, encode=encode,
+                          schema_version=version)
+    consumed = events.run_sink_until(bootstrap, TOPIC, GROUP, outage_start)
+    setup(f"created {TOPIC} and {REPAIR}, 6 partitions each")
+    setup(f"the ingestion API wrote {EVENTS:,} Avro payment events over 3 hours: key = "
+          "account, headers tenant, idempotency-key, producer, schema-version")
+    setup(f"the sink, group {GROUP}, wrote {consumed:,} of them, then crashed at "
+          f"{hhmm(outage_start)} UTC; it was fixed at {hhmm(outage_end)} but is not restarted")
+
+    say("How far behind is the sink? Lag in records, and in seconds: the age of the "
+        "first record it has not written.")
+    ingestctl("groups", "describe", GROUP)
+
+    say("Is the outage still on the broker? The replay window is the oldest time from "
+        "which every partition still holds its records.")
+    ingestctl("topics", "describe", TOPIC)
+
+    say("Before changing anything, record where the sink and the topics stand: a "
+        "checkpoint to come back to.")
+    ingestctl("checkpoint", "create", "sink-outage", "--group", GROUP, "--topic", REPAIR,
+              "--note", "before the repair")
+
+    window = ["--start", iso(outage_start), "--end", iso(outage_end)]
+    replay = ["replay", "--from-topic", TOPIC, "--to-topic", REPAIR, *window,
+              "--rate", QUOTA, "--validate", "avro", "--id", REPLAY_ID]
+    say(f"The plan: copy exactly the outage window, {hhmm(outage_start)} to "
+        f"{hhmm(outage_end)}, into {REPAIR} at {QUOTA}, so the serving consumers are "
+        "not starved. Every value must decode with its registered schema. Nothing is "
+        "written yet.")
+    ingestctl(*replay)
+
+    say("Now for real: exactly once (Kafka transactions), under the quota. If this "
+        "laptop dies halfway, the same command resumes where it stopped.")
+    ingestctl(*replay, "--execute")
+
+    say("The progress lives in Kafka, so anyone can check it, from any machine.")
+    ingestctl("replay", "status", REPLAY_ID)
+
+    say("A copy, decoded through the registry: key, value, headers and time as "
+        "written, plus where it came from.")
+    ingestctl("-o", "yaml", "topics", "peek", REPAIR, "--partition", "0", "--offset", "0",
+              "--count", "1", "--decode", "avro")
+
+    say(f"The repair loader reads {REPAIR}; the sink restarts at the outage's end, "
+        "{hhmm} UTC, so nothing is written twice. Plan first, then execute."
+        .replace("{hhmm}", hhmm(outage_end)))
+    reset = ["groups", "reset", GROUP, "--topic", TOPIC, "--to-datetime", iso(outage_end)]
+    ingestctl(*reset)
+    ingestctl(*reset, "--execute")
+
+    say("Second thoughts? The checkpoint puts the sink back where it stopped. This is "
+        "only the plan: nothing changes without --execute.")
+    ingestctl("rollback", "--to-checkpoint", "sink-outage", "--group", GROUP)
+
+    say(f"That was the demo ({time.monotonic() - began:.0f} s). The sandbox keeps "
+        "running; try the commands yourself:")
+    print("  cd demo-state     # its ingestctl.yaml points the tool at this sandbox")
+    print("  ../.venv/bin/ingestctl groups list")
+    print("Stop the sandbox with:")
+    print("  .venv/bin/ingestctl sandbox stop --data-dir demo-state/sandbox")
 
 
 if __name__ == "__main__":

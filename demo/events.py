@@ -16,6 +16,41 @@ from confluent_kafka.admin import AdminClient, NewTopic
 TENANTS = ["acme", "globex", "initech", "umbrella", "hooli"]
 CURRENCIES = ["EUR", "USD", "GBP"]
 
+# The value schema the ingestion API registers for payments.authorized.
+PAYMENT_SCHEMA = {
+    "type": "record",
+    "name": "PaymentAuthorized",
+    "namespace": "com.example.payments",
+    "fields": [
+        {"name": "event_id", "type": "string"},
+        {"name": "account_id", "type": "string"},
+        {"name": "amount_minor", "type": "long"},
+        {"name": "currency",
+         "type": {"type": "enum", "name": "Currency", "symbols": CURRENCIES}},
+        {"name": "status", "type": "string"},
+        {"name": "received_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    ],
+}
+
+
+def avro_encoder(registry_url: str, topic: str):
+    """Register PAYMENT_SCHEMA as `<topic>-value` and return (encode, schema version): encode
+    turns an event into Confluent wire-format bytes (magic byte, schema id, Avro binary)."""
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    client = SchemaRegistryClient({"url": registry_url})
+    subject = f"{topic}-value"
+    schema = json.dumps(PAYMENT_SCHEMA)
+    client.register_schema(subject, Schema(schema, "AVRO"))
+    version = client.get_latest_version(subject).version
+    # The schema is registered above, so the serializer only looks its id up.
+    serializer = AvroSerializer(client, schema, conf={"auto.register.schemas": False,
+                                                      "use.latest.version": True})
+    context = SerializationContext(topic, MessageField.VALUE)
+    return (lambda event: serializer(event, context)), version
+
 
 def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -27,9 +62,10 @@ def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
 
 
 def produce_events(bootstrap: str, topic: str, count: int, hours: float = 3.0,
-                   seed: int = 7, encode=None) -> tuple[int, int]:
+                   seed: int = 7, encode=None, schema_version: int = 3) -> tuple[int, int]:
     """`count` events spread evenly over the last `hours`; returns (first, last) timestamps.
-    `encode(event)` turns an event into the value's bytes (JSON unless given)."""
+    `encode(event)` turns an event into the value's bytes (JSON unless given);
+    `schema_version` goes into the schema-version header."""
     rng = random.Random(seed)
     now_ms = int(time.time() * 1000)
     start_ms = now_ms - int(hours * 3_600_000)
@@ -52,7 +88,7 @@ def produce_events(bootstrap: str, topic: str, count: int, hours: float = 3.0,
             ("tenant", rng.choice(TENANTS).encode()),
             ("idempotency-key", event["event_id"].encode()),
             ("producer", b"ingest-api/2.14.1"),
-            ("schema-version", b"3"),
+            ("schema-version", str(schema_version).encode()),
         ])
         if i % 1000 == 0:
             producer.poll(0)
