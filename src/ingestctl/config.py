@@ -128,20 +128,40 @@ def load_config_file(path: Path) -> dict:
         where = f" at line {mark.line + 1}" if mark else ""
         raise InvalidFileError(f"config file {path} is not valid YAML{where}.") from None
     _check_keys(data, _TOP_KEYS, path, "the top level")
+    _check_scalar(data, "default_profile", path, "")
     profiles = data.get("profiles") or {}
-    _check_keys(profiles, set(profiles), path, "profiles")
+    _check_keys(profiles, profiles.keys() if isinstance(profiles, dict) else set(), path,
+                "profiles")
     for name, profile in profiles.items():
         profile = profile or {}
-        _check_keys(profile, _PROFILE_KEYS, path, f"profiles.{name}")
-        if "kafka" in profile:
-            _check_keys(profile["kafka"] or {}, set(profile["kafka"] or {}), path,
-                        f"profiles.{name}.kafka")
-        if isinstance(profile.get("schema_registry"), dict):
-            _check_keys(profile["schema_registry"], _REGISTRY_KEYS, path,
-                        f"profiles.{name}.schema_registry")
-        if "replay" in profile:
-            _check_keys(profile["replay"] or {}, _REPLAY_KEYS, path, f"profiles.{name}.replay")
+        where = f"profiles.{name}"
+        _check_keys(profile, _PROFILE_KEYS, path, where)
+        for key in ("bootstrap_servers", "connect_url", "connect_basic_auth", "checkpoint_dir"):
+            _check_scalar(profile, key, path, f"{where}.")
+        kafka = profile.get("kafka") or {}
+        _check_keys(kafka, kafka.keys() if isinstance(kafka, dict) else set(), path,
+                    f"{where}.kafka")
+        for key in kafka:
+            _check_scalar(kafka, key, path, f"{where}.kafka.")
+        registry = profile.get("schema_registry")
+        if isinstance(registry, dict):
+            _check_keys(registry, _REGISTRY_KEYS, path, f"{where}.schema_registry")
+            for key in _REGISTRY_KEYS:
+                _check_scalar(registry, key, path, f"{where}.schema_registry.")
+        else:
+            _check_scalar(profile, "schema_registry", path, f"{where}.")
+        replay = profile.get("replay") or {}
+        _check_keys(replay, _REPLAY_KEYS, path, f"{where}.replay")
+        for key in _REPLAY_KEYS:
+            _check_scalar(replay, key, path, f"{where}.replay.")
     return data
+
+
+def _check_scalar(mapping: dict, key, path: Path, where: str) -> None:
+    """A value meant as one setting must be one: not a list or a mapping."""
+    if isinstance(mapping.get(key), (dict, list)):
+        raise InvalidFileError(f"{path}: {where}{key} must be a single value, not a "
+                               f"{'mapping' if isinstance(mapping[key], dict) else 'list'}.")
 
 
 def parse_properties(path: Path) -> dict[str, str]:
