@@ -1,6 +1,8 @@
 """Schemas wired into the commands, on a real broker and a real Apicurio Registry: Avro events
 written by confluent-kafka's AvroSerializer with two schema versions, peeked decoded, captured
-in checkpoints with ids, versions and fingerprints, and diffed across a schema change."""
+in checkpoints with ids, versions and fingerprints, diffed across a schema change, and
+replayed with --validate avro under each --on-invalid policy past corrupt payloads, unknown
+schema ids and values without the magic byte."""
 
 import base64
 import dataclasses
@@ -9,11 +11,13 @@ import struct
 from dataclasses import dataclass
 
 import pytest
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import OffsetSpec
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from conftest import unique
-from kafkautil import create_topic, produce, read_all
+from kafkautil import admin, create_topic, produce, read_all
 
 from ingestctl import checkpoints, sandbox, schema
 
@@ -348,6 +352,11 @@ def test_replay_dead_letters_invalid_records_with_the_reason(
         assert headers["ingestctl-invalid-reason"] == events.bad[at].encode()
         assert headers["ingestctl-invalid-detail"].endswith(b".")
     assert b"40403" in dict(letters[(0, 4)].headers())["ingestctl-invalid-detail"]
+    # written transactionally, with the replay's records: a commit marker follows them
+    client = admin(kafka_bootstrap)  # must outlive its future
+    future = client.list_offsets({TopicPartition(dead, 0): OffsetSpec.latest()})
+    high = next(iter(future.values())).result(timeout=30).offset
+    assert high > max(msg.offset() for msg in letters.values()) + 1
 
 
 def test_replay_fail_stops_before_the_first_invalid_record_and_resumes_there(
