@@ -1,0 +1,306 @@
+"""Every runbook is run as written, against real brokers, so a runbook cannot drift from the tool.
+
+The convention, for whoever writes or edits runbooks/*.md:
+
+- Every ```sh and ```bash block is run, in file order, each by its own `bash -euo pipefail`:
+  a block fails at its first failing command (or pipeline stage).
+- Shell variables a block sets (exported or not) carry into the next block, as if all blocks
+  were typed into one terminal; the working directory does not (each block starts in the
+  test's scratch directory).
+- A block that is meant to exit non-zero says so on its first line, e.g. `# expect-exit: 3`.
+  Every other block must exit 0. The first unexpected exit code fails the test, naming the
+  runbook, the block's line, the code and the block's output; later blocks are not run.
+- ```console, ```yaml and other blocks are illustrations and are not run.
+- Each runbook names its inputs in its first block as `: "${VAR:=example}"`. The test supplies
+  them (BOOTSTRAP, TARGET_BOOTSTRAP, CHECKPOINT_DIR, topic and group names, ...) and first
+  creates the data the runbook assumes, in one setup function per runbook (SETUPS below); a
+  runbook without one fails the test. After the run it checks the result on the cluster.
+- `ingestctl` is the one installed next to this Python (the venv's), first on PATH. The
+  runbooks also use jq.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_process, unique
+from kafkautil import commit, committed, create_topic, produce, read_all
+
+RUNBOOKS = REPO / "runbooks"
+MINUTE = 60_000
+
+OPENING_FENCE = re.compile(r"^\s*```\s*([\w+-]*)")
+CLOSING_FENCE = re.compile(r"^\s*```\s*$")
+EXPECT_EXIT = re.compile(r"^\s*#\s*expect-exit:\s*(\d+)\s*$")
+
+
+@dataclass
+class Block:
+    line: int  # of the opening fence, 1-based
+    code: str
+    expect_exit: int
+
+
+def shell_blocks(markdown: str) -> list[Block]:
+    """The ```sh and ```bash blocks of a markdown text, in order."""
+    blocks, language, start, lines = [], None, 0, []
+    for number, line in enumerate(markdown.splitlines(), 1):
+        if language is None:
+            opening = OPENING_FENCE.match(line)
+            if opening:
+                language, start, lines = opening.group(1), number, []
+        elif CLOSING_FENCE.match(line):
+            if language in ("sh", "bash"):
+                expected = EXPECT_EXIT.match(lines[0]) if lines else None
+                blocks.append(Block(start, "\n".join(lines) + "\n",
+                                    int(expected.group(1)) if expected else 0))
+            language = None
+        else:
+            lines.append(line)
+    assert language is None, f"a code block opened at line {start} is never closed"
+    return blocks
+
+
+# Runs one block after restoring the variables the previous blocks left, and on any exit
+# saves the variables it leaves for the next one. Bash's own variables (the baseline: what a
+# bare `bash` defines) and the harness's (__*) are not carried.
+PRELUDE = """\
+source {state_in}
+declare -A __baseline=()
+while read -r __name; do __baseline[$__name]=1; done < {baseline}
+__save() {{
+  local __name
+  for __name in $(compgen -v); do
+    [[ $__name == __* || -n ${{__baseline[$__name]:-}} ]] || declare -p "$__name"
+  done
+}}
+trap '__rc=$?; __save > {state_out} 2>/dev/null || true; exit $__rc' EXIT
+"""
+
+
+def run_blocks(blocks: list[Block], name: str, env: dict, workdir: Path,
+               timeout: float = 180) -> str | None:
+    """Run the blocks in order; None when each exited as expected, else what went wrong."""
+    harness = workdir / ".runbook-harness"
+    harness.mkdir(exist_ok=True)
+    baseline = harness / "baseline"
+    # listed the way __save lists them: from a function in a script file
+    (harness / "baseline.sh").write_text("__list() { compgen -v; }\n__list\n")
+    bare = subprocess.run(["env", "-i", "bash", "-euo", "pipefail", str(harness / "baseline.sh")],
+                          capture_output=True, text=True, check=True)
+    baseline.write_text(bare.stdout)
+    state = harness / "state-0"
+    state.write_text("")
+    for index, block in enumerate(blocks, 1):
+        state_out = harness / f"state-{index}"
+        script = harness / f"block-{index}.sh"
+        script.write_text(PRELUDE.format(state_in=state, baseline=baseline,
+                                         state_out=state_out) + block.code)
+        began = time.monotonic()
+        done = subprocess.run(["bash", "-euo", "pipefail", str(script)], cwd=workdir, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout)
+        if done.returncode != block.expect_exit:
+            output = "\n".join(done.stdout.splitlines()[-60:])
+            return (f"{name}:{block.line}: block exited {done.returncode}, expected "
+                    f"{block.expect_exit} (after {time.monotonic() - began:.1f} s)\n"
+                    f"--- block ---\n{block.code}--- output (last 60 lines) ---\n{output}")
+        state = state_out
+    return None
+
+
+def runbook_env(variables: dict[str, str]) -> dict[str, str]:
+    bin_dir = Path(sys.executable).parent
+    assert (bin_dir / "ingestctl").exists(), f"no ingestctl next to {sys.executable}"
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", **variables}
+
+
+# --- the harness itself ------------------------------------------------------------------
+
+SAMPLE = """\
+# A runbook
+
+```sh
+: "${NAME:=example}"
+COUNT=2
+export SHOWN=yes
+```
+
+```console
+$ this is an illustration and never runs
+```
+
+```bash
+# expect-exit: 3
+test "$COUNT" = 2 && test "$SHOWN" = yes && test "$NAME" = given
+exit 3
+```
+
+- in a list:
+
+  ```sh
+  echo "$COUNT more" | grep -q "2 more"
+  ```
+"""
+
+
+def test_blocks_are_the_sh_and_bash_fences_with_their_expected_exit():
+    blocks = shell_blocks(SAMPLE)
+    assert [(b.line, b.expect_exit) for b in blocks] == [(3, 0), (13, 3), (21, 0)]
+    assert blocks[0].code.startswith(': "${NAME:=example}"\nCOUNT=2\n')
+
+
+def test_variables_carry_from_block_to_block(tmp_path):
+    env = {**os.environ, "NAME": "given"}
+    assert run_blocks(shell_blocks(SAMPLE), "sample.md", env, tmp_path) is None
+
+
+@pytest.mark.parametrize("code, expected, says", [
+    ("false\necho never\n", 0, "block exited 1, expected 0"),
+    ("false | true\n", 0, "block exited 1, expected 0"),  # pipefail
+    ("echo $UNDEFINED_VARIABLE\n", 0, "block exited 1, expected 0"),  # nounset
+    ("# expect-exit: 3\nexit 4\n", 3, "block exited 4, expected 3"),
+    ("# expect-exit: 3\ntrue\n", 3, "block exited 0, expected 3"),
+])
+def test_an_unexpected_exit_code_fails_and_names_the_block(tmp_path, code, expected, says):
+    blocks = [Block(1, "A=1\n", 0), Block(7, code, expected), Block(9, "touch ran\n", 0)]
+    failure = run_blocks(blocks, "bad.md", dict(os.environ), tmp_path)
+    assert failure is not None and failure.startswith(f"bad.md:7: {says}")
+    assert not (tmp_path / "ran").exists()  # nothing after the failing block runs
+
+
+# --- the runbooks, with the data each assumes ---------------------------------------------
+
+def iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def three_hours_of_records(bootstrap: str, topic: str, partitions: int, per_partition: int,
+                           now: int) -> dict[int, list[int]]:
+    """per_partition records in each partition, evenly over the last three hours (whole
+    seconds, partitions 10 s apart); returns their timestamps per partition."""
+    create_topic(bootstrap, topic, partitions)
+    step = 180 * MINUTE // per_partition
+    stamps = {p: [now - 180 * MINUTE + i * step + p * 10_000 for i in range(per_partition)]
+              for p in range(partitions)}
+    produce(bootstrap, topic, [
+        {"partition": p, "key": f"acct-{i % 17}".encode(), "value": f'{{"n": {i}}}'.encode(),
+         "timestamp": ts, "headers": [("tenant", b"acme")]}
+        for p, series in stamps.items() for i, ts in enumerate(series)])
+    return stamps
+
+
+def setup_sink_outage(kafka_bootstrap, second_bootstrap, work: Path):
+    """A topic with three hours of records, an empty repair topic, and a sink group that
+    stopped at an outage 100 minutes ago (it came back 10 minutes ago): partition 0 at the
+    outage's first record, partitions 1 and 2 a few records later, as a crashing sink does."""
+    now = int(time.time()) * 1000
+    topic, repair, group = unique("rb-payments"), unique("rb-repair"), unique("rb-sink")
+    stamps = three_hours_of_records(kafka_bootstrap, topic, 3, 60, now)
+    create_topic(kafka_bootstrap, repair, 3)
+    outage_start, outage_end = now - 100 * MINUTE, now - 10 * MINUTE
+    stopped = {p: next(i for i, ts in enumerate(series) if ts >= outage_start) + 2 * p
+               for p, series in stamps.items()}
+    commit(kafka_bootstrap, group, topic, stopped)
+    variables = {"BOOTSTRAP": kafka_bootstrap, "TOPIC": topic, "REPAIR_TOPIC": repair,
+                 "GROUP": group, "INCIDENT": unique("inc"), "RATE": "1MiB/s",
+                 "CHECKPOINT_DIR": str(work / "checkpoints"), "OUTAGE_END": iso(outage_end)}
+    # The runbook starts the window at the sink's oldest next record: partition 0's.
+    window_start = min(series[stopped[p]] for p, series in stamps.items())
+    in_window = sum(window_start <= ts < outage_end for series in stamps.values()
+                    for ts in series)
+
+    def check():
+        copies = read_all(kafka_bootstrap, repair, range(3))
+        assert len(copies) == in_window
+        # the rewind was undone: the sink is back where it stopped
+        assert committed(kafka_bootstrap, group, topic, range(3)) == stopped
+
+    return variables, check
+
+
+def setup_migration(kafka_bootstrap, second_bootstrap, work: Path):
+    """Two topics on the source, each read to its end by its own group (the producers have
+    stopped: the wave is ready to move); nothing on the target yet."""
+    now = int(time.time()) * 1000
+    topics = {unique("rb-orders"): 3, unique("rb-settled"): 2}
+    groups = {unique("rb-loader"): t for t in topics}
+    all_stamps = {}
+    for topic, partitions in topics.items():
+        all_stamps[topic] = three_hours_of_records(kafka_bootstrap, topic, partitions, 30, now)
+    for group, topic in groups.items():
+        commit(kafka_bootstrap, group, topic,
+               {p: len(series) for p, series in all_stamps[topic].items()})
+    copy_from = now - 120 * MINUTE
+    variables = {"BOOTSTRAP": kafka_bootstrap, "TARGET_BOOTSTRAP": second_bootstrap,
+                 "WAVE": unique("wave"), "WAVE_TOPICS": " ".join(topics),
+                 "WAVE_GROUPS": " ".join(groups), "COPY_FROM": iso(copy_from),
+                 "RATE": "2MiB/s", "CHECKPOINT_DIR": str(work / "checkpoints")}
+
+    def check():
+        for group, topic in groups.items():
+            partitions = range(topics[topic])
+            copies = read_all(second_bootstrap, topic, partitions)
+            assert sorted(m.timestamp()[1] for m in copies) == sorted(
+                ts for series in all_stamps[topic].values() for ts in series if ts >= copy_from)
+            # on the target each group sits after the last copy: it has read them all there
+            last = {p: max(m.offset() for m in copies if m.partition() == p) for p in partitions}
+            placed = committed(second_bootstrap, group, topic, partitions)
+            assert all(placed[p] > last[p] for p in partitions), (placed, last)
+            # and back on the source, where it was before the wave
+            assert committed(kafka_bootstrap, group, topic, partitions) == {
+                p: len(series) for p, series in all_stamps[topic].items()}
+
+    return variables, check
+
+
+def setup_consumer_rollback(kafka_bootstrap, second_bootstrap, work: Path):
+    """A group checkpointed at (20, 25), then moved on to (45, 50) by a bad deploy."""
+    topic, group, wave = unique("rb-events"), unique("rb-consumer"), unique("deploy")
+    create_topic(kafka_bootstrap, topic, 2)
+    produce(kafka_bootstrap, topic, [{"partition": p, "key": b"k", "value": b"v"}
+                                     for p in range(2) for _ in range(60)])
+    checkpoint_dir = work / "checkpoints"
+    commit(kafka_bootstrap, group, topic, {0: 20, 1: 25})
+    made = run_process("-b", kafka_bootstrap, "checkpoint", "create", wave, "--group", group,
+                       "--note", "before the deploy", "--dir", checkpoint_dir)
+    assert made.returncode == 0, made.stderr
+    commit(kafka_bootstrap, group, topic, {0: 45, 1: 50})
+    variables = {"BOOTSTRAP": kafka_bootstrap, "GROUP": group, "CHECKPOINT": wave,
+                 "CHECKPOINT_DIR": str(checkpoint_dir)}
+
+    def check():
+        assert committed(kafka_bootstrap, group, topic, range(2)) == {0: 20, 1: 25}
+        audit = (checkpoint_dir / "audit.jsonl").read_text()
+        assert group in audit
+
+    return variables, check
+
+
+SETUPS = {
+    "sink-outage-replay.md": setup_sink_outage,
+    "migration-wave-cutover.md": setup_migration,
+    "consumer-rollback.md": setup_consumer_rollback,
+}
+
+
+def test_every_runbook_has_a_setup():
+    assert sorted(p.name for p in RUNBOOKS.glob("*.md")) == sorted(SETUPS)
+
+
+@pytest.mark.parametrize("runbook", sorted(SETUPS))
+def test_runbook_runs_as_written(runbook, kafka_bootstrap, second_bootstrap, tmp_path):
+    assert shutil.which("jq"), "the runbooks use jq: install it (e.g. apt-get install jq)"
+    path = RUNBOOKS / runbook
+    blocks = shell_blocks(path.read_text())
+    assert blocks, f"{runbook} has no sh block"
+    variables, check = SETUPS[runbook](kafka_bootstrap, second_bootstrap, tmp_path)
+    failure = run_blocks(blocks, f"runbooks/{runbook}", runbook_env(variables), tmp_path)
+    assert failure is None, failure
+    check()
