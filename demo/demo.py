@@ -5,9 +5,11 @@ writes three hours of Avro payment events, stops a warehouse sink at an "outage"
 through what an on-call engineer does: lag, replay window, checkpoint, replay plan, replay
 under a quota, status, a decoded look at the copies, a reset of the sink and a rollback plan.
 Every `$ ingestctl ...` line is run as shown; only the setup talks to Kafka directly.
+`--state-dir DIR` puts the sandbox and the demo's files elsewhere (the test uses it).
 """
 
-import json
+import argparse
+import functools
 import os
 import shlex
 import shutil
@@ -18,10 +20,9 @@ from pathlib import Path
 
 import events
 
+from ingestctl import sandbox
+
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / "demo-state"
-DATA_DIR = STATE / "sandbox"
-CONFIG = STATE / "ingestctl.yaml"
 
 TOPIC = "payments.authorized"
 REPAIR = "payments.repair"
@@ -63,10 +64,11 @@ def command_line(args: list[str]) -> str:
     return "\n".join([*lines, line])
 
 
-def ingestctl(*args: str) -> None:
+def ingestctl(state: Path, *args: str) -> None:
+    """Show the command, then run it in the state dir, where its ingestctl.yaml is found."""
     print(f"{BOLD}{command_line(list(args))}{RESET}")
     sys.stdout.flush()
-    result = subprocess.run([sys.executable, "-m", "ingestctl", *args], cwd=STATE)
+    result = subprocess.run([sys.executable, "-m", "ingestctl", *args], cwd=state)
     if result.returncode != 0:
         sys.exit(f"demo: `ingestctl {shlex.join(args)}` exited {result.returncode}")
 
@@ -80,14 +82,20 @@ def setup(text: str) -> None:
     sys.stdout.flush()
 
 
-def fresh_state() -> None:
+def fresh_state(state: Path) -> None:
     """A previous run's sandbox is stopped and its state removed: every run starts empty."""
-    if DATA_DIR.exists():
-        from ingestctl import sandbox
+    if state.exists() and any(state.iterdir()) and not (state / "ingestctl.yaml").exists() \
+            and not (state / "sandbox").exists():
+        sys.exit(f"demo: {state} holds files of something else; give an empty or new dir.")
+    if (state / "sandbox").exists():
+        sandbox.stop(state / "sandbox")
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(mode=0o700, parents=True)
 
-        sandbox.stop(DATA_DIR)
-    shutil.rmtree(STATE, ignore_errors=True)
-    STATE.mkdir(mode=0o700)
+
+def shown(path: Path) -> str:
+    """A path as the reader would type it from where they ran the demo."""
+    return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def minute(ms: int) -> int:
@@ -103,27 +111,28 @@ def hhmm(ms: int) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--state-dir", type=Path, default=ROOT / "demo-state")
+    state = parser.parse_args().state_dir.resolve()
+    run = functools.partial(ingestctl, state)
     os.environ["COLUMNS"] = str(min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns))
     for name in [n for n in os.environ if n.startswith("INGESTCTL_")]:
-        del os.environ[name]  # only demo-state/ingestctl.yaml decides where commands go
+        del os.environ[name]  # only the state dir's ingestctl.yaml decides where they go
     began = time.monotonic()
-    fresh_state()
+    fresh_state(state)
 
     say("Paged: the warehouse is missing payments. First, a Kafka to play the "
         "incident on: a local Apache Kafka with a schema registry, started from scratch.")
-    ingestctl("sandbox", "start", "--data-dir", "sandbox", "--with-registry")
-    status = subprocess.run(
-        [sys.executable, "-m", "ingestctl", "sandbox", "status", "--data-dir", str(DATA_DIR),
-         "-o", "json"], capture_output=True, text=True, check=True)
-    sandbox = json.loads(status.stdout)
-    bootstrap, registry = sandbox["bootstrap"], sandbox["registry_url"]
-    CONFIG.write_text(
+    run("sandbox", "start", "--data-dir", "sandbox", "--with-registry")
+    started = sandbox.status(state / "sandbox")
+    bootstrap, registry = started.bootstrap, started.registry_url
+    (state / "ingestctl.yaml").write_text(
         "default_profile: demo\nprofiles:\n  demo:\n"
         f"    bootstrap_servers: {bootstrap}\n"
         f"    schema_registry: {{url: {registry}}}\n"
         "    checkpoint_dir: checkpoints\n")
-    setup("demo-state/ingestctl.yaml: profile 'demo' with this broker, its registry and "
-          "a checkpoint dir; every command below runs in demo-state/")
+    setup(f"{shown(state / 'ingestctl.yaml')}: profile 'demo' with this broker, its "
+          f"registry and a checkpoint dir; every command below runs in {shown(state)}/")
 
     now = int(time.time() * 1000)
     outage_start, outage_end = minute(now - 100 * 60_000), minute(now - 10 * 60_000)
@@ -140,15 +149,15 @@ def main() -> None:
 
     say("How far behind is the sink? Lag in records, and in seconds: the age of the "
         "first record it has not written.")
-    ingestctl("groups", "describe", GROUP)
+    run("groups", "describe", GROUP)
 
     say("Is the outage still on the broker? The replay window is the oldest time from "
         "which every partition still holds its records.")
-    ingestctl("topics", "describe", TOPIC)
+    run("topics", "describe", TOPIC)
 
     say("Before changing anything, record where the sink and the topics stand: a "
         "checkpoint to come back to.")
-    ingestctl("checkpoint", "create", "sink-outage", "--group", GROUP, "--topic", REPAIR,
+    run("checkpoint", "create", "sink-outage", "--group", GROUP, "--topic", REPAIR,
               "--note", "before the repair")
 
     window = ["--start", iso(outage_start), "--end", iso(outage_end)]
@@ -158,37 +167,38 @@ def main() -> None:
         f"{hhmm(outage_end)}, into {REPAIR} at {QUOTA}, so the serving consumers are "
         "not starved. Every value must decode with its registered schema. Nothing is "
         "written yet.")
-    ingestctl(*replay)
+    run(*replay)
 
     say("Now for real: exactly once (Kafka transactions), under the quota. If this "
         "laptop dies halfway, the same command resumes where it stopped.")
-    ingestctl(*replay, "--execute")
+    run(*replay, "--execute")
 
     say("The progress lives in Kafka, so anyone can check it, from any machine.")
-    ingestctl("replay", "status", REPLAY_ID)
+    run("replay", "status", REPLAY_ID)
 
     say("A copy, decoded through the registry: key, value, headers and time as "
         "written, plus where it came from.")
-    ingestctl("-o", "yaml", "topics", "peek", REPAIR, "--partition", "0", "--offset", "0",
+    run("-o", "yaml", "topics", "peek", REPAIR, "--partition", "0", "--offset", "0",
               "--count", "1", "--decode", "avro")
 
     say(f"The repair loader reads {REPAIR}; the sink restarts at the outage's end, "
         "{hhmm} UTC, so nothing is written twice. Plan first, then execute."
         .replace("{hhmm}", hhmm(outage_end)))
     reset = ["groups", "reset", GROUP, "--topic", TOPIC, "--to-datetime", iso(outage_end)]
-    ingestctl(*reset)
-    ingestctl(*reset, "--execute")
+    run(*reset)
+    run(*reset, "--execute")
 
     say("Second thoughts? The checkpoint puts the sink back where it stopped. This is "
         "only the plan: nothing changes without --execute.")
-    ingestctl("rollback", "--to-checkpoint", "sink-outage", "--group", GROUP)
+    run("rollback", "--to-checkpoint", "sink-outage", "--group", GROUP)
 
     say(f"That was the demo ({time.monotonic() - began:.0f} s). The sandbox keeps "
         "running; try the commands yourself:")
-    print("  cd demo-state     # its ingestctl.yaml points the tool at this sandbox")
-    print("  ../.venv/bin/ingestctl groups list")
+    ingestctl_bin = Path(sys.executable).parent / "ingestctl"
+    print(f"  cd {shown(state)}     # its ingestctl.yaml points the tool at this sandbox")
+    print(f"  {os.path.relpath(ingestctl_bin, state)} groups list")
     print("Stop the sandbox with:")
-    print("  .venv/bin/ingestctl sandbox stop --data-dir demo-state/sandbox")
+    print(f"  {shown(ingestctl_bin)} sandbox stop --data-dir {shown(state / 'sandbox')}")
 
 
 if __name__ == "__main__":
