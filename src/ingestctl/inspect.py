@@ -278,11 +278,33 @@ def peek(settings: Settings, topic: str, partitions: list[int] | None = None,
             if offset < log_start:
                 notes.append(f"offset {offset} of {topic}[{tp[1]}] is no longer retained; "
                              f"starting at its log-start {log_start}.")
-        elif last is not None:
-            starts[tp] = max(log_start, end - last)
-    read = records.read_ranges(settings, {tp: (starts[tp], marks[tp][1]) for tp in tps},
-                               limit_per_partition=count)
+    if last is not None:
+        read = _newest_records(settings, {tp: marks[tp] for tp in tps}, last)
+        read = {tp: found[:count] for tp, found in read.items()}
+    else:
+        read = records.read_ranges(settings, {tp: (starts[tp], marks[tp][1]) for tp in tps},
+                                   limit_per_partition=count)
     return PeekResult([record_view(r, registry) for tp in tps for r in read[tp]], notes)
+
+
+def _newest_records(settings: Settings, marks: dict[TP, tuple[int, int]], want: int
+                    ) -> dict[TP, list[Record]]:
+    """The newest `want` records of each partition. Transaction markers and aborted records
+    occupy offsets without being records, so the look-back widens until it holds enough
+    records or reaches log-start."""
+    result: dict[TP, list[Record]] = {}
+    span = want
+    pending = dict(marks)
+    while pending:
+        ranges = {tp: (max(log_start, end - span), end) for tp, (log_start, end) in
+                  pending.items()}
+        read = records.read_ranges(settings, ranges)
+        for tp, found in read.items():
+            if len(found) >= want or ranges[tp][0] <= pending[tp][0]:
+                result[tp] = found[-want:]
+                del pending[tp]
+        span *= 4
+    return result
 
 
 # --- groups -------------------------------------------------------------------------------
@@ -295,7 +317,7 @@ class PartitionLag:
     committed: int | None  # None: the group never committed an offset here
     log_start: int | None  # None when the topic no longer exists, or without `seconds`
     end: int | None  # the high watermark
-    lag: int | None  # end - committed, never below 0
+    lag: int | None  # end - committed, never below 0; 0 when only transaction markers remain
     next_timestamp: int | None  # ms, of the record AT the committed offset (the next to consume)
     lag_seconds: float | None  # age of that record; 0 when caught up
 
@@ -383,6 +405,11 @@ def group_lag(admin: Admin, group_ids: list[str], topics: list[str] | None = Non
             if seconds and lag is not None:
                 age = 0.0
                 record = next_records.get((tp, max(offset, log_starts[tp].offset)))
+                if lag > 0 and record is None and stable[tp].offset == end:
+                    # Only transaction markers (or aborted records) lie between the committed
+                    # offset and the end: nothing is left to consume. Every transactionally
+                    # written topic (a replay's target) ends with a marker.
+                    lag = 0
                 if lag > 0 and record is not None:
                     # A record without a timestamp (-1) has no age to show.
                     next_ts = record.timestamp if record.timestamp >= 0 else None
@@ -453,7 +480,9 @@ def wait_for_lag(settings: Settings, group: str, max_lag: int, timeout_ms: int,
     began = time.monotonic()
     deadline = began + timeout_ms / 1000
     while True:
-        lag = group_lag(admin, [group], seconds=False)[group]
+        # With record reads, so a group past a topic's last record, with only a transaction
+        # marker left (every replay target), counts as caught up.
+        lag = group_lag(admin, [group])[group]
         _require_known({group: lag}, settings)
         waited = time.monotonic() - began
         if lag.total_lag <= max_lag:

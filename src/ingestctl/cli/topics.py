@@ -120,7 +120,7 @@ def peek(
         "--at", help="Start at the first record at or after this time "
         "(ISO-8601 with offset or Z, or epoch ms).")] = None,
     last: Annotated[int | None, typer.Option(
-        "--last", min=1, help="Start this many offsets before each partition's end.")] = None,
+        "--last", min=1, help="The newest this many records of each partition.")] = None,
     count: Annotated[int | None, typer.Option(
         "--count", min=1, help="Records per partition (default 5, or --last).")] = None,
     decode: Annotated[str | None, typer.Option(
