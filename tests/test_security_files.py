@@ -68,17 +68,24 @@ def test_open_directories_and_files_are_tightened_and_said_so(cli, kafka_bootstr
     assert mode(audit) == 0o600 and f"tightened {audit} from mode 644 to 600" in reset.stderr
     assert audit.read_text().count("\n") == 1
 
-    # A plan file replaces whatever was there, private; its open directory is tightened.
+    # A plan goes where the user said (often the current directory): an open directory
+    # there is refused, never chmod-ed; a private one gets the plan, replacing what was there.
     plans = tmp_path / "plans"
     plans.mkdir()
     os.chmod(plans, 0o755)
     plan = plans / "plan.yaml"
     plan.write_text("old")
     os.chmod(plan, 0o666)
+    refused = cli("-b", kafka_bootstrap, "rollback", "--to-checkpoint", "wave-1", "--dir",
+                  directory, "--plan-out", plan)
+    assert refused.code == ExitCode.REFUSED
+    assert f"{plans} is readable by other users (mode 755)" in refused.stderr
+    assert mode(plans) == 0o755 and plan.read_text() == "old"
+    os.chmod(plans, 0o700)
     saved = cli("-b", kafka_bootstrap, "rollback", "--to-checkpoint", "wave-1", "--dir",
                 directory, "--plan-out", plan)
     assert saved.code == 0, saved.stderr
-    assert mode(plan) == 0o600 and mode(plans) == 0o700 and "old" not in plan.read_text()
+    assert mode(plan) == 0o600 and "old" not in plan.read_text()
 
 
 def test_a_shared_directory_is_refused_not_tightened(cli, kafka_bootstrap, group, tmp_path):

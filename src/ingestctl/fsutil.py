@@ -16,8 +16,10 @@ from .errors import RefusedError
 log = logging.getLogger("ingestctl.files")
 
 
-def private_dir(path: Path) -> Path:
-    """Create the directory (and parents) 0700, or tighten an existing one to 0700."""
+def private_dir(path: Path, tighten: bool = True) -> Path:
+    """Create the directory (and parents) 0700, or tighten an existing one to 0700.
+    With tighten=False (a directory the user chose for one file, such as the current one),
+    an open directory is refused rather than changed under the user's feet."""
     path = Path(path).expanduser()
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     info = path.stat()
@@ -27,6 +29,11 @@ def private_dir(path: Path) -> Path:
         raise RefusedError(
             f"{path} is shared with other users (mode {mode:o}); write into a directory "
             "of your own (mode 700) instead."
+        )
+    if mode & 0o077 and not tighten:
+        raise RefusedError(
+            f"{path} is readable by other users (mode {mode:o}); write into a private "
+            f"directory (such as the checkpoint dir) or chmod 700 {path} first."
         )
     if mode & 0o077:
         try:
@@ -61,12 +68,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, text: str, overwrite: bool = True) -> Path:
+def atomic_write(path: Path, text: str, overwrite: bool = True,
+                 tighten_dir: bool = True) -> Path:
     """Write text to path so that a reader (or a crash) sees the old file or the new one,
     never a mix: temp file in the same dir, fsync, rename (or link when not overwriting),
-    fsync of the directory. Mode 0600."""
+    fsync of the directory. Mode 0600, in a 0700 directory (see private_dir)."""
     path = Path(path)
-    private_dir(path.parent)
+    private_dir(path.parent, tighten=tighten_dir)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

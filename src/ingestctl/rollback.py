@@ -276,7 +276,8 @@ def plan_document(plan: Plan) -> dict:
 def save_plan(plan: Plan, path: Path) -> Path:
     """Write the plan (with a checksum) for a later `rollback --from-plan FILE --execute`."""
     text = yaml.safe_dump(plan_document(plan), sort_keys=False, allow_unicode=True, width=4096)
-    return atomic_write(Path(path).expanduser(), text)
+    # The plan goes where the user said, often the current directory: never chmod that.
+    return atomic_write(Path(path).expanduser(), text, tighten_dir=False)
 
 
 def load_plan(path: Path) -> Plan:
