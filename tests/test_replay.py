@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -342,6 +343,14 @@ def test_replay_into_another_cluster_creating_the_target(cli, kafka_bootstrap,
     assert summary["replay_id"] in {r["replay_id"] for r in listed}
     elsewhere = cli("-b", kafka_bootstrap, "replay", "status", summary["replay_id"])
     assert elsewhere.code == ExitCode.NOT_FOUND
+    # a profile names the target cluster just as well: the same replay, already done
+    Path("ingestctl.yaml").write_text(
+        f"profiles:\n  migration-target:\n    bootstrap_servers: {second_bootstrap}\n")
+    again = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
+                   "--to-profile", "migration-target", "--start-offset", "10", "--execute")
+    assert again.code == 0, again.stderr
+    assert again.json()["replay_id"] == summary["replay_id"]
+    assert again.json()["already_completed"] is True
 
 
 def test_refusals_and_missing_topics_change_nothing(cli, kafka_bootstrap, topics):
@@ -422,12 +431,15 @@ def ingestctl(*args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_progress(cli, bootstrap, replay_id, minimum=1, timeout=30):
+def wait_for_progress(cli, bootstrap, replay_id, partitions=None, timeout=30):
+    """Until the replay has committed records (in each of `partitions`, when given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = cli("-b", bootstrap, "replay", "status", replay_id, "-o", "json")
-        if status.code == 0 and status.json()["records"] >= minimum:
-            return status.json()
+        if status.code == 0:
+            copied = {p["partition"]: p["records"] for p in status.json()["partitions"]}
+            if all(copied.get(p, 0) > 0 for p in partitions or ()) and sum(copied.values()):
+                return status.json()
         time.sleep(0.2)
     raise AssertionError(f"replay {replay_id} made no progress in {timeout} s")
 
@@ -550,7 +562,8 @@ def test_ctrl_c_stops_every_worker_at_a_committed_point(cli, kafka_bootstrap, to
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
     try:
-        wait_for_progress(cli, kafka_bootstrap, replay_id)
+        # both workers copying (worker 0 has partitions 0 and 2, worker 1 partition 1)
+        wait_for_progress(cli, kafka_bootstrap, replay_id, partitions=(0, 1))
         os.killpg(run.pid, signal.SIGINT)  # what a terminal does on Ctrl-C: the whole group
         out, err = run.communicate(timeout=30)
     finally:

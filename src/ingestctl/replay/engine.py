@@ -389,54 +389,61 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
         invalid=kcopy.InvalidPolicy(checker(source), validation.on_invalid,
                                     validation.dead_letter_topic) if validation else None,
     )
-    try:
-        copier.init_transactions()
-        stored = prog.decode(kcopy.read_compacted(
-            target, prog.PROGRESS_TOPIC, settle=True, on_wait=hooks.note)).get(plan.replay_id)
-        if stored is not None:
-            check_stored(stored, plan.replay_id, plan.identity, request.shards)
-        window = stored.window if stored is not None else plan.window
-        states = []
-        for p in sorted(window):
-            if in_shard(p, shard):
-                known = stored.partitions.get(p) if stored is not None else None
-                states.append(known or prog.PartitionState(p, *window[p], window[p][0]))
-        unrecorded = {s.partition for s in states
-                      if stored is None or s.partition not in stored.partitions}
-        # What the progress topic holds for each partition, kept in step with each commit.
-        committed = {s.partition: replace(s) for s in states}
-        initial = {s.partition: (s.records, s.bytes) for s in states}
-        resumed_from = [{"partition": s.partition, "offset": s.next}
-                        for s in states if s.start < s.next < s.end]
+    # From here a signal asks the run to stop at the next safe point, instead of raising
+    # in the middle of a transaction.
+    with _StopSignals() as stop:
+        try:
+            copier.init_transactions()
+            stored = prog.decode(kcopy.read_compacted(
+                target, prog.PROGRESS_TOPIC, settle=True, on_wait=hooks.note)).get(plan.replay_id)
+            if stored is not None:
+                check_stored(stored, plan.replay_id, plan.identity, request.shards)
+            window = stored.window if stored is not None else plan.window
+            states = []
+            for p in sorted(window):
+                if in_shard(p, shard):
+                    known = stored.partitions.get(p) if stored is not None else None
+                    states.append(known or prog.PartitionState(p, *window[p], window[p][0]))
+            unrecorded = {s.partition for s in states
+                          if stored is None or s.partition not in stored.partitions}
+            # What the progress topic holds for each partition, kept in step with each commit.
+            committed = {s.partition: replace(s) for s in states}
+            initial = {s.partition: (s.records, s.bytes) for s in states}
+            resumed_from = [{"partition": s.partition, "offset": s.next}
+                            for s in states if s.start < s.next < s.end]
 
-        def summary(status: str, shown: list, already_completed: bool = False) -> dict:
-            return _summary(plan, shown, status, shard_name, initial, resumed_from,
-                            clock.monotonic() - began, already_completed)
+            def summary(status: str, shown: list, already_completed: bool = False) -> dict:
+                return _summary(plan, shown, status, shard_name, initial, resumed_from,
+                                clock.monotonic() - began, already_completed)
 
-        if not unrecorded and all(s.done for s in states):
-            hooks.note(f"replay {plan.replay_id} already completed "
-                       f"({sum(s.records for s in states)} records copied); nothing written.")
-            return summary("completed", states, already_completed=True)
-        if resumed_from:
-            hooks.note(f"resuming replay {plan.replay_id} from "
-                       + ", ".join(f"partition {r['partition']} offset {r['offset']}"
-                                   for r in resumed_from[:6])
-                       + (" …" if len(resumed_from) > 6 else ""))
-        copier.assign(request.source_topic, plan.replay_id, states, request.selection)
-        with _StopSignals() as stop:
+            if not unrecorded and all(s.done for s in states):
+                hooks.note(f"replay {plan.replay_id} already completed "
+                           f"({sum(s.records for s in states)} records copied); nothing written.")
+                return summary("completed", states, already_completed=True)
+            if resumed_from:
+                hooks.note(f"resuming replay {plan.replay_id} from "
+                           + ", ".join(f"partition {r['partition']} offset {r['offset']}"
+                                       for r in resumed_from[:6])
+                           + (" …" if len(resumed_from) > 6 else ""))
+            if stop.received:
+                raise IncompleteReplay(
+                    f"replay {plan.replay_id} was interrupted ({stop.received}) before this run "
+                    "copied anything. To resume, run the same command again "
+                    f"(replay id {plan.replay_id}).", summary("incomplete", states))
+            copier.assign(request.source_topic, plan.replay_id, states, request.selection)
             stopped = _copy(copier, plan, states, committed, unrecorded, stored is None,
                             shard_name, Limiter(quota, clock, kcopy.MAX_BATCH), hooks, stop)
-    except kcopy.FencedError:
-        # The fenced run's open transaction was aborted: only what was committed counts.
-        raise IncompleteReplay(
-            f"replay {plan.replay_id} shard {shard_name} stopped: another run of the same "
-            "replay started and fenced this one, and its uncommitted records were discarded. "
-            f"Let the other run finish; `ingestctl replay status {plan.replay_id}` shows "
-            "its progress.",
-            summary("incomplete", [committed[s.partition] for s in states]),
-        ) from None
-    finally:
-        copier.close()
+        except kcopy.FencedError:
+            # The fenced run's open transaction was aborted: only what was committed counts.
+            raise IncompleteReplay(
+                f"replay {plan.replay_id} shard {shard_name} stopped: another run of the same "
+                "replay started and fenced this one, and its uncommitted records were discarded. "
+                f"Let the other run finish; `ingestctl replay status {plan.replay_id}` shows "
+                "its progress.",
+                summary("incomplete", [committed[s.partition] for s in states]),
+            ) from None
+        finally:
+            copier.close()
     if copier.invalid_stop is not None:
         p, offset, problem = copier.invalid_stop
         raise IncompleteReplay(

@@ -18,7 +18,7 @@ import time
 from .. import errors as errors_module
 from .. import secrets
 from ..config import Settings
-from ..errors import IngestError
+from ..errors import IncompleteError, IngestError
 from . import progress as prog
 from .engine import Hooks, IncompleteReplay, Plan, run_shard
 from .quota import SystemClock
@@ -100,12 +100,17 @@ def run_workers(source: Settings, target: Settings, plan: Plan, hooks: Hooks) ->
 
 
 def _merge(plan: Plan, outcomes: dict[int, tuple], duration: float) -> dict:
-    failures = [o for o in outcomes.values() if o[0] == "error"]
+    failures = [o for o in outcomes.values() if o[0] == "error" and o[2] != "IncompleteError"]
     if failures:
         _, k, name, message, details = failures[0]
         error_class = getattr(errors_module, name, IngestError)
         raise error_class(message, details)
-    summaries = [o[2] for _, o in sorted(outcomes.items())]
+    # A worker interrupted before its run began reports no summary: the others still count.
+    summaries = [o[2] for _, o in sorted(outcomes.items()) if o[0] != "error"]
+    if not summaries:
+        raise IncompleteError(
+            f"replay {plan.replay_id} was interrupted before any worker started copying. To "
+            "resume, run the same command again.")
     rows = sorted((row for s in summaries for row in s["partitions"]),
                   key=lambda r: r["partition"])
     states = [prog.PartitionState(r["partition"], r["start"], r["end"], r["next"], r["records"],
@@ -128,12 +133,12 @@ def _merge(plan: Plan, outcomes: dict[int, tuple], duration: float) -> dict:
         "shard": None,
         "workers": len(summaries),
     }
-    incomplete = [o for _, o in sorted(outcomes.items()) if o[0] == "incomplete"]
+    incomplete = [(o[1], o[3]) for _, o in sorted(outcomes.items()) if o[0] != "done"]
     if incomplete:
         error = IncompleteReplay(
             f"replay {plan.replay_id} stopped before its end in {len(incomplete)} of "
             f"{len(outcomes)} workers; what was copied is committed. To resume, run the same "
             "command again.", merged)
-        error.details = [f"worker {o[1]}: {o[3]}" for o in incomplete]
+        error.details = [f"worker {k}: {message}" for k, message in incomplete]
         raise error
     return merged
