@@ -6,7 +6,7 @@ import typer
 
 from ..parsing import parse_duration_ms
 from .context import app_context
-from .render import emit, key_values, make_table, note
+from .render import duration, emit, key_values, make_table, note, table_time
 
 app = typer.Typer(
     help="Consumer groups: state, members, lag in records and in seconds.",
@@ -61,11 +61,13 @@ def describe(
                     (m["client_id"], m["host"], m["member_id"],
                      ", ".join(f"{a['topic']}[{a['partition']}]" for a in m["assignment"]))
                     for m in g["members"]]))
-            out.append(make_table(None, [
-                "topic", "partition", "committed", "end", "lag", "lag (s)", "next timestamp"], [
-                (p["topic"], p["partition"], _dash(p["committed"]), _dash(p["end"]),
-                 _dash(p["lag"]), _dash(p["lag_seconds"]), p["next_timestamp"])
-                for p in g["partitions"]]))
+            for topic in dict.fromkeys(p["topic"] for p in g["partitions"]):
+                out.append(make_table(topic, [
+                    "p", "committed", "end", "lag", "behind", "next record (UTC)"], [
+                    (p["partition"], _dash(p["committed"]), _dash(p["end"]), _dash(p["lag"]),
+                     duration(p["lag_seconds"]) if p["lag_seconds"] is not None
+                     else _dash(None), table_time(p["next_timestamp"]))
+                    for p in g["partitions"] if p["topic"] == topic]))
             out.append("")
         return out
 

@@ -9,7 +9,7 @@ import typer
 from ..errors import UsageError
 from ..parsing import parse_partitions, parse_time_ms
 from .context import app_context
-from .render import emit, key_values, make_table, note
+from .render import duration, emit, key_values, make_table, note, table_time
 
 app = typer.Typer(
     help="Topics: partitions, watermarks, retention, the replay window, and their records.",
@@ -31,17 +31,7 @@ def _marked(text: str | None, encoding: str | None) -> str | None:
 
 
 def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    whole = int(seconds)
-    days, rest = divmod(whole, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
-    parts += [f"{hours}h"] if hours else []
-    parts += [f"{minutes}m"] if minutes and not days else []
-    parts += [f"{secs}s"] if not days and not hours else []
-    return " ".join(parts) + " ago"
+    return f"{duration(seconds)} ago" if seconds is not None else ""
 
 
 @app.command("list")
@@ -96,11 +86,11 @@ def describe(
                  else "empty: no records retained"),
             ]))
             out.append(make_table(None, [
-                "partition", "leader", "replicas", "isr", "log-start", "end", "records",
-                "first timestamp", "last timestamp"], [
+                "p", "leader", "replicas", "isr", "start", "end", "records",
+                "first (UTC)", "last (UTC)"], [
                 (p["partition"], p["leader"], ",".join(map(str, p["replicas"])),
                  ",".join(map(str, p["isr"])), p["log_start"], p["end"], p["records"],
-                 p["first_timestamp"], p["last_timestamp"])
+                 table_time(p["first_timestamp"]), table_time(p["last_timestamp"]))
                 for p in t["partitions"]]))
             out.append("")
         return out

@@ -30,6 +30,10 @@ _UNREACHABLE = {
     KafkaError._RESOLVE, KafkaError.REQUEST_TIMED_OUT, KafkaError._WAIT_COORD,
     KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
 }
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
 _AUTHENTICATION = {
     KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL,
     KafkaError.ILLEGAL_SASL_STATE, KafkaError.UNSUPPORTED_SASL_MECHANISM,
@@ -158,6 +162,27 @@ class Admin:
     @property
     def timeout(self) -> float:
         return self.settings.timeout
+
+    def result_retrying(self, future, resubmit, what: str):
+        """Like result(), for group requests: while a group coordinator is being elected or
+        loaded (a fresh cluster creates __consumer_offsets on first use; a restarted broker
+        reloads it), the broker answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS.
+        As the Java admin client does, ask again (`resubmit()` returns a new future) until
+        the timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                future.result(timeout=self.timeout + 5)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if (isinstance(err, KafkaError) and err.code() in _COORDINATOR_MOVING
+                        and time.monotonic() < deadline):
+                    time.sleep(0.2)
+                    future = resubmit()
+                    continue
+            except TimeoutError:
+                pass
+            return self.result(future, what)
 
     def metadata(self, what: str, topic: str | None = None):
         """list_topics() within the timeout, asked in short slices so that an authentication

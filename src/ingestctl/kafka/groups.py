@@ -48,7 +48,11 @@ def describe_groups(admin: Admin, group_ids: list[str]) -> dict[str, GroupInfo]:
     futures = admin.client.describe_consumer_groups(group_ids, request_timeout=admin.timeout)
     out = {}
     for group_id, future in futures.items():
-        desc = admin.result(future, f"describing group {group_id}")
+        desc = admin.result_retrying(
+            future,
+            lambda g=group_id: admin.client.describe_consumer_groups(
+                [g], request_timeout=admin.timeout)[g],
+            f"describing group {group_id}")
         members = [
             Member(
                 member_id=m.member_id, client_id=m.client_id, host=m.host,
@@ -73,7 +77,11 @@ def committed_offsets(admin: Admin, group_ids: list[str]) -> dict[str, dict[TP, 
             [ConsumerGroupTopicPartitions(group_id)], request_timeout=admin.timeout))
     out = {}
     for group_id, future in futures.items():
-        result = admin.result(future, f"fetching the committed offsets of group {group_id}")
+        result = admin.result_retrying(
+            future,
+            lambda g=group_id: admin.client.list_consumer_group_offsets(
+                [ConsumerGroupTopicPartitions(g)], request_timeout=admin.timeout)[g],
+            f"fetching the committed offsets of group {group_id}")
         out[group_id] = {
             (tp.topic, tp.partition): tp.offset
             for tp in result.topic_partitions or []
@@ -88,7 +96,11 @@ def alter_offsets(admin: Admin, group_id: str, offsets: dict[TP, int]) -> None:
         group_id, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
     )
     futures = admin.client.alter_consumer_group_offsets([request], request_timeout=admin.timeout)
-    result = admin.result(futures[group_id], f"altering the offsets of group {group_id}")
+    result = admin.result_retrying(
+        futures[group_id],
+        lambda: admin.client.alter_consumer_group_offsets(
+            [request], request_timeout=admin.timeout)[group_id],
+        f"altering the offsets of group {group_id}")
     errors = [tp.error for tp in result.topic_partitions if tp.error is not None]
     if errors and len({e.code() for e in errors}) == 1:
         # One cause for every partition (a missing ACL, above all): one sentence naming it.
