@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 PARTITIONS = 6
@@ -55,12 +55,16 @@ def fill(bootstrap: str, topic: str, records: int) -> dict[int, int]:
     return ends(bootstrap, topic)
 
 
-def ends(bootstrap: str, topic: str, isolation: str = "read_committed") -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench",
-                         "isolation.level": isolation})
+def ends(bootstrap: str, topic: str, isolation: str = "read_committed",
+         consumer: Consumer | None = None) -> dict[int, int]:
+    own = consumer is None
+    if own:
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench",
+                             "isolation.level": isolation})
     out = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=20)[1]
            for p in range(PARTITIONS)}
-    consumer.close()
+    if own:
+        consumer.close()
     return out
 
 
@@ -92,17 +96,26 @@ def raw_loop(bootstrap: str, source: str, target: str, end_json: str) -> None:
     consumer.close()
 
 
-def timed(argv: list[str], shell: bool = False, env: dict | None = None):
+# Runs a command and reports its peak RSS. A child's ru_maxrss starts at its parent's peak
+# (the high-water mark survives fork and exec), so the measuring parent must stay small: this
+# one-line launcher, not the benchmark, is the parent.
+_LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:], shell=sys.argv[1] "
+             "== 'shell'); _, status, usage = os.wait4(p.pid, 0); "
+             "print(usage.ru_maxrss, file=sys.stderr); "
+             "sys.exit(os.waitstatus_to_exitcode(status))")
+
+
+def timed(argv: list[str] | str, shell: bool = False):
     """Run a process; (wall seconds, peak RSS MB, stdout)."""
     began = time.perf_counter()
-    proc = subprocess.Popen(argv, shell=shell, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env)
-    stdout = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    command = [argv] if shell else argv
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, "shell" if shell else "exec",
+                           *command], capture_output=True)
     wall = time.perf_counter() - began
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv} failed with {os.waitstatus_to_exitcode(status)}")
-    return wall, usage.ru_maxrss / 1024, stdout
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed with {proc.returncode}: {proc.stderr[-500:]!r}")
+    peak_kb = int(proc.stderr.decode().strip().splitlines()[-1])
+    return wall, peak_kb / 1024, proc.stdout
 
 
 def ingestctl(bootstrap: str, *args) -> list[str]:
@@ -120,10 +133,16 @@ def quota_run(bootstrap: str, source: str, rate: float, seconds: float) -> None:
                                       "--rate", "2MiB/s", "--execute"),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     samples = []
+    watcher = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench",
+                        "isolation.level": "read_uncommitted"})
     while proc.poll() is None:
-        samples.append((time.monotonic(), sum(ends(bootstrap, target, "read_uncommitted")
-                                              .values())))
+        try:
+            samples.append((time.monotonic(),
+                            sum(ends(bootstrap, target, consumer=watcher).values())))
+        except KafkaException:  # the new topic's leader is not known yet
+            pass
         time.sleep(0.5)
+    watcher.close()
     summary = json.loads(proc.stdout.read())
     mean = summary["bytes"] / summary["records"]
     # Markers (one per partition per commit, ~6/s) count as records here: ~0.1 %.
@@ -152,7 +171,7 @@ def quota_run(bootstrap: str, source: str, rate: float, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--raw-loop", nargs=4, metavar=("BOOTSTRAP", "SRC", "DST", "ENDS"))
     parser.add_argument("--fill", nargs=3, metavar=("BOOTSTRAP", "TOPIC", "RECORDS"))
     args = parser.parse_args()

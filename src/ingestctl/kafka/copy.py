@@ -80,6 +80,8 @@ class Copier:
             "acks": "all",
             "linger.ms": 10,
             "batch.num.messages": 10_000,
+            # 256 KB batches: as fast here as the 1 MB default, with less memory in flight.
+            "batch.size": 262_144,
             # Bounded queues keep memory flat whatever the window (RSS ~140 MB).
             "queue.buffering.max.messages": 100_000,
             "queue.buffering.max.kbytes": 32_768,
