@@ -114,8 +114,9 @@ class Copier:
             return
         try:
             # Learn the brokers first: otherwise librdkafka asks the bootstrap connection for
-            # the coordinator, drops that connection, and asks again 500 ms later.
-            self._producer.list_topics(self._target_topic, timeout=self._target.timeout)
+            # the coordinator, drops that connection, and asks again 500 ms later. (A request
+            # for one topic's metadata does not always avoid it; a full one does.)
+            self._producer.list_topics(timeout=self._target.timeout)
             self._producer.init_transactions(self._target.timeout)
         except KafkaException as exc:
             raise describe(exc, self._target, "starting the transactional producer",
