@@ -5,7 +5,8 @@ whole topic into a fresh 6-partition topic, as its own process (wall time includ
 peak RSS from wait4):
 
   raw loop    plain confluent-kafka consume(1000) -> produce, same partition, headers and
-              timestamps kept, at-least-once, stopping on the end offsets
+              timestamps kept, at-least-once, stopping on the end offsets; and the same loop
+              adding the replay's four provenance headers (the bytes a replay writes)
   kcat pipe   kcat -C … -e | kcat -P … (keys and values only), when kcat is installed
   ingestctl   replay --execute exactly-once, --mode at-least-once, and --workers 2
 
@@ -68,9 +69,14 @@ def ends(bootstrap: str, topic: str, isolation: str = "read_committed",
     return out
 
 
-def raw_loop(bootstrap: str, source: str, target: str, end_json: str) -> None:
-    """The baseline: what a hand-written confluent-kafka copy loop does."""
+def raw_loop(bootstrap: str, source: str, target: str, end_json: str,
+             provenance: bool = False) -> None:
+    """The baseline: what a hand-written confluent-kafka copy loop does (with provenance:
+    plus the four headers a replay adds, to show what writing them costs)."""
     end = {int(p): o for p, o in json.loads(end_json).items()}
+    extra = [[("ingestctl-replay-id", b"rp-0123456789abcdef"),
+              ("ingestctl-source-topic", source.encode()),
+              ("ingestctl-source-partition", str(p).encode())] for p in range(PARTITIONS)]
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-raw",
                          "enable.auto.commit": False, "isolation.level": "read_committed"})
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
@@ -82,10 +88,14 @@ def raw_loop(bootstrap: str, source: str, target: str, end_json: str) -> None:
             if msg.error():
                 continue
             p = msg.partition()
+            headers = msg.headers()
+            if provenance:
+                headers = [*(headers or []), *extra[p],
+                           ("ingestctl-source-offset", b"%d" % msg.offset())]
             while True:
                 try:
                     producer.produce(target, msg.value(), msg.key(), p,
-                                     timestamp=msg.timestamp()[1], headers=msg.headers())
+                                     timestamp=msg.timestamp()[1], headers=headers)
                     break
                 except BufferError:
                     producer.poll(0.05)
@@ -173,10 +183,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--raw-loop", nargs=4, metavar=("BOOTSTRAP", "SRC", "DST", "ENDS"))
+    parser.add_argument("--provenance", action="store_true")
     parser.add_argument("--fill", nargs=3, metavar=("BOOTSTRAP", "TOPIC", "RECORDS"))
     args = parser.parse_args()
     if args.raw_loop:
-        raw_loop(*args.raw_loop)
+        raw_loop(*args.raw_loop, provenance=args.provenance)
         return
     if args.fill:
         fill(args.fill[0], args.fill[1], int(args.fill[2]))
@@ -211,7 +222,8 @@ def run(bootstrap: str, records: int, rounds: int) -> None:
     print(f"{total:,} records × {VALUE_BYTES} B in {PARTITIONS} partitions "
           f"(filled in {time.perf_counter() - began:.1f} s) on {bootstrap}; best of {rounds} "
           "interleaved rounds\n")
-    pipelines = [("raw confluent-kafka loop", "raw", "")]
+    pipelines = [("raw confluent-kafka loop", "raw", ""),
+                 ("raw loop + provenance headers", "raw+", "the replay's bytes")]
     if shutil.which("kcat"):
         pipelines.append(("kcat -C | kcat -P", "kcat", "keys and values only"))
     else:
@@ -224,9 +236,9 @@ def run(bootstrap: str, records: int, rounds: int) -> None:
         for index, (name, how, note) in enumerate(pipelines):
             target = f"{source}-{round_number}-{index}"
             create(bootstrap, target)
-            if how == "raw":
+            if how in ("raw", "raw+"):
                 argv = [sys.executable, __file__, "--raw-loop", bootstrap, source, target,
-                        json.dumps(end)]
+                        json.dumps(end), *(["--provenance"] if how == "raw+" else [])]
                 wall, rss, _ = timed(argv)
             elif how == "kcat":
                 wall, rss, _ = timed(f"kcat -C -b {bootstrap} -t {source} -o beginning -e -q "
