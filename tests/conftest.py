@@ -65,6 +65,11 @@ def _isolated_environment(monkeypatch, tmp_path):
             monkeypatch.delenv(key)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.chdir(tmp_path)
+    yield
+    # Secrets registered by a test's config loading must not scrub the next test's output.
+    from ingestctl import secrets
+
+    secrets.forget_all()
 
 
 def unique(prefix: str) -> str:

@@ -30,6 +30,12 @@ def register(value: str | None) -> None:
         _known_values.add(value)
 
 
+def forget_all() -> None:
+    """Start a new invocation with no remembered secrets (one process may run several, as
+    the tests do: a secret of one must not blank out another's output)."""
+    _known_values.clear()
+
+
 def scrub(text: str) -> str:
     text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
     for value in sorted(_known_values, key=len, reverse=True):

@@ -33,10 +33,10 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(connectors_cmd.app, name="connectors")
+app.add_typer(checkpoint_cmd.app, name="checkpoint")
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(groups_cmd.app, name="groups")
 app.command("rollback")(rollback_cmd.rollback)
-app.add_typer(checkpoint_cmd.app, name="checkpoint")
 app.add_typer(replay.app, name="replay")
 
 _OUTPUTS = ("table", "json", "yaml")
@@ -203,6 +203,7 @@ def _error(message: str, details: list[str] | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code. All errors end here."""
     _state["debug"] = False
+    secrets.forget_all()
     args = _hoist_output(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:

@@ -17,6 +17,14 @@ from . import Admin
 
 TP = tuple[str, int]
 
+# Answers while a partition's leadership settles (a topic just created, a broker restarting);
+# librdkafka does not mark all of them retriable in ListOffsets results.
+_LEADERSHIP_MOVING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.REPLICA_NOT_AVAILABLE, KafkaError.OFFSET_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.FENCED_LEADER_EPOCH,
+}
+
 
 @dataclass(frozen=True)
 class PartitionMeta:
@@ -110,7 +118,8 @@ def list_offsets(admin: Admin, specs: dict[TP, object], read_committed: bool = T
                 # Leadership moves (a topic just created, a broker restarting) are retriable:
                 # ask again for those partitions until the timeout, as the Java client does.
                 err = exc.args[0] if exc.args else None
-                if (isinstance(err, KafkaError) and err.retriable()
+                if (isinstance(err, KafkaError)
+                        and (err.retriable() or err.code() in _LEADERSHIP_MOVING)
                         and time.monotonic() < deadline):
                     retry[tp] = request[tp]
                     continue
