@@ -236,17 +236,23 @@ def _kafka_pom(version: str) -> str:
     )
 
 
+def _find_mvn(purpose: str, alternative: str = "") -> str:
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise SandboxError(
+            f"{purpose} needs Maven (mvn) and it is not installed; install it "
+            f"(apt-get install maven){alternative}."
+        )
+    return mvn
+
+
 def resolve_kafka_jars(version: str, progress=lambda msg: None) -> Path:
     """The broker's runtime jars (and Kafka Connect's), resolved once per version with mvn."""
     libs = cache_root() / f"kafka-{version}" / "libs"
     if (libs / ".complete").exists():
         return libs
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise SandboxError(
-            "resolving the Kafka jars needs Maven (mvn) and it is not installed; install it "
-            "(apt-get install maven) or pass --kafka-home pointing at an unpacked Apache Kafka."
-        )
+    mvn = _find_mvn("resolving the Kafka jars",
+                    " or pass --kafka-home pointing at an unpacked Apache Kafka")
     progress(f"resolving Apache Kafka {version} jars from Maven Central (once)…")
     libs.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=libs.parent) as tmp:
@@ -296,12 +302,7 @@ def resolve_registry_app(version: str, progress=lambda msg: None) -> Path:
     home = cache_root() / f"apicurio-registry-{version}"
     if (home / ".complete").exists():
         return home
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise SandboxError(
-            "fetching the Apicurio Registry needs Maven (mvn) and it is not installed; install "
-            "it (apt-get install maven)."
-        )
+    mvn = _find_mvn("fetching the Apicurio Registry")
     progress(f"fetching Apicurio Registry {version} (about 150 MB) from Maven Central (once)…")
     home.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=home.parent) as tmp:
