@@ -8,7 +8,7 @@ import stat
 
 import pytest
 from conftest import unique
-from kafkautil import commit, committed, create_topic, produce
+from kafkautil import commit, committed, create_topic, produce, read_all
 
 from ingestctl.errors import ExitCode
 
@@ -104,6 +104,16 @@ def test_a_shared_directory_is_refused_not_tightened(cli, kafka_bootstrap, group
     assert executed.code == ExitCode.REFUSED, executed.stderr
     assert mode(shared) == 0o1777 and list(shared.iterdir()) == []
     assert committed(kafka_bootstrap, name, topic, [0, 1]) == {0: 4, 1: 4}
+
+    # A replay whose audit line could not be written copies nothing.
+    target = unique("sec-target")
+    create_topic(kafka_bootstrap, target, partitions=2)
+    replayed = cli("-b", kafka_bootstrap, "replay", "--from-topic", topic, "--to-topic", target,
+                   "--start-offset", "0", "--execute", "--dir", shared)
+    assert replayed.code == ExitCode.REFUSED, replayed.stderr
+    assert "is shared with other users" in replayed.stderr
+    assert list(shared.iterdir()) == []
+    assert read_all(kafka_bootstrap, target, [0, 1]) == []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory away")

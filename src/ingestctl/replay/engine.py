@@ -317,6 +317,7 @@ def execute(source: Settings, target: Settings, plan: Plan, hooks: Hooks, audit_
     Raises IncompleteReplay (exit 6) when it stops before the end."""
     clock = clock or SystemClock()
     request = plan.request
+    audit.prepare(audit_dir)  # a refused audit dir stops the replay before it writes anything
     prepare_target(source, target, plan, hooks)
     try:
         if request.workers > 1:
