@@ -558,7 +558,9 @@ def test_ctrl_c_stops_every_worker_at_a_committed_point(cli, kafka_bootstrap, to
     args = ("--from-topic", src, "--to-topic", dst, "--start-offset", "0", "--id", replay_id,
             "--workers", "2")
     run = subprocess.Popen([sys.executable, "-m", "ingestctl", "-b", kafka_bootstrap, "replay",
-                            *args, "--rate", "40KB/s", "--execute", "-o", "json"],
+                            # ~4 KB/s per worker: each holds ~10 s or more of work, so
+                            # neither can finish before the interrupt, however slow the machine
+                            *args, "--rate", "8KB/s", "--execute", "-o", "json"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
     try:
