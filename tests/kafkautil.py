@@ -11,9 +11,14 @@ def admin(bootstrap: str) -> AdminClient:
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, config: dict | None = None):
+    """A test topic that keeps its records: many tests write fixed timestamps from the past,
+    and the broker's retention check (every 10 s in the sandbox) would delete those under
+    the default retention.ms, moving log-start mid-test. Tests of retention use DeleteRecords
+    or set retention.ms themselves."""
     client = admin(bootstrap)  # must outlive its futures
+    config = {"retention.ms": "-1", **(config or {})}
     futures = client.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config)]
     )
     futures[name].result(timeout=30)
 
