@@ -43,16 +43,14 @@ def test_usage_errors_exit_2(cli, args):
 
 
 def test_unreachable_cluster_exits_5_within_the_timeout():
-    began = time.monotonic()
-    result = run_process("-b", "127.0.0.1:1", "--timeout", "3", "cluster", "info")
-    elapsed = time.monotonic() - began
+    # A hang (librdkafka's own defaults are minutes) fails as TimeoutExpired: the process
+    # must end within its --timeout plus interpreter start-up.
+    result = run_process("-b", "127.0.0.1:1", "--timeout", "3", "cluster", "info", timeout=3 + 10)
     assert result.returncode == ExitCode.CLUSTER
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr  # one sentence, no librdkafka log lines
     assert "cannot reach the Kafka cluster at 127.0.0.1:1" in lines[0]
-    # Bounded by the timeout (plus interpreter start-up), not by librdkafka's defaults.
-    assert elapsed < 3 + 5, elapsed
 
 
 def test_invalid_librdkafka_property_is_a_usage_error(kafka_bootstrap):
