@@ -35,21 +35,30 @@ PAYMENT_SCHEMA = {
 
 def avro_encoder(registry_url: str, topic: str):
     """Register PAYMENT_SCHEMA as `<topic>-value` and return (encode, schema version): encode
-    turns an event into Confluent wire-format bytes (magic byte, schema id, Avro binary)."""
-    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-    from confluent_kafka.schema_registry.avro import AvroSerializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
+    turns an event into Confluent wire-format bytes (magic byte, schema id, Avro binary).
 
-    client = SchemaRegistryClient({"url": registry_url})
+    The bytes are written with fastavro directly: confluent-kafka's AvroSerializer first asks
+    the registry for topic associations, an API Apicurio lacks, and once hung there in CI."""
+    import io
+    import struct
+
+    import fastavro
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+    client = SchemaRegistryClient({"url": registry_url, "timeout": 10})
     subject = f"{topic}-value"
-    schema = json.dumps(PAYMENT_SCHEMA)
-    client.register_schema(subject, Schema(schema, "AVRO"))
+    schema_id = client.register_schema(subject, Schema(json.dumps(PAYMENT_SCHEMA), "AVRO"))
     version = client.get_latest_version(subject).version
-    # The schema is registered above, so the serializer only looks its id up.
-    serializer = AvroSerializer(client, schema, conf={"auto.register.schemas": False,
-                                                      "use.latest.version": True})
-    context = SerializationContext(topic, MessageField.VALUE)
-    return (lambda event: serializer(event, context)), version
+    parsed = fastavro.parse_schema(PAYMENT_SCHEMA)
+    header = b"\x00" + struct.pack(">I", schema_id)
+
+    def encode(event: dict) -> bytes:
+        out = io.BytesIO(header)
+        out.seek(len(header))
+        fastavro.schemaless_writer(out, parsed, event)
+        return out.getvalue()
+
+    return encode, version
 
 
 def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
@@ -92,7 +101,10 @@ def produce_events(bootstrap: str, topic: str, count: int, hours: float = 3.0,
         ])
         if i % 1000 == 0:
             producer.poll(0)
-    producer.flush(30)
+    undelivered = producer.flush(120)
+    if undelivered:
+        raise SystemExit(f"the demo could not deliver {undelivered} events to {bootstrap}; "
+                         "see the sandbox's broker.log.")
     return start_ms, start_ms + int((count - 1) * step)
 
 
@@ -107,7 +119,11 @@ def run_sink_until(bootstrap: str, topic: str, group: str, stop_at_ms: int) -> i
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
             for p in partitions}
     stopped, consumed, positions = set(), 0, {p: 0 for p in partitions}
+    deadline = time.monotonic() + 120
     while len(stopped) < len(partitions):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the demo's sink could not read {topic} partitions "
+                             f"{sorted(set(partitions) - stopped)} within 120 s.")
         for msg in consumer.consume(500, timeout=1):
             p = msg.partition()
             if msg.error() or p in stopped:
