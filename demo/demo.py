@@ -44,7 +44,7 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
-def command_line(args: list[str]) -> str:
+def command_line(args: list[str], head: str = "$ ingestctl") -> str:
     """`$ ingestctl ...`, broken before an option with a backslash where a line would not fit."""
     chunks: list[str] = []  # each option with its value, or one positional argument
     for arg in args:
@@ -54,7 +54,7 @@ def command_line(args: list[str]) -> str:
             chunks[-1] += " " + word
         else:
             chunks.append(word)
-    lines, line = [], "$ ingestctl"
+    lines, line = [], head
     for chunk in chunks:
         if len(line) + 1 + len(chunk) > WIDTH - 2 and chunk.startswith("-"):
             lines.append(line + " \\")
@@ -94,8 +94,9 @@ def fresh_state(state: Path) -> None:
 
 
 def shown(path: Path) -> str:
-    """A path as the reader would type it from where they ran the demo."""
-    return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+    """A path as the reader would type it from where they ran the demo: the shorter of the
+    relative and the absolute form."""
+    return min(os.path.relpath(path), str(path), key=len)
 
 
 def minute(ms: int) -> int:
@@ -193,12 +194,14 @@ def main() -> None:
     run("rollback", "--to-checkpoint", "sink-outage", "--group", GROUP)
 
     say(f"That was the demo ({time.monotonic() - began:.0f} s). The sandbox keeps "
-        "running; try the commands yourself:")
+        "running; try the commands yourself (the ingestctl.yaml in the demo's directory "
+        "points the tool at this sandbox):")
     ingestctl_bin = Path(sys.executable).parent / "ingestctl"
-    print(f"  cd {shown(state)}     # its ingestctl.yaml points the tool at this sandbox")
+    print(f"  cd {shown(state)}")
     print(f"  {os.path.relpath(ingestctl_bin, state)} groups list")
     print("Stop the sandbox with:")
-    print(f"  {shown(ingestctl_bin)} sandbox stop --data-dir {shown(state / 'sandbox')}")
+    print(command_line(["sandbox", "stop", "--data-dir", shown(state / "sandbox")],
+                       head=f"  {shown(ingestctl_bin)}"))
 
 
 if __name__ == "__main__":
