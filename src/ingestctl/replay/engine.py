@@ -40,6 +40,9 @@ PARTITIONINGS = ("preserve", "key")
 COMMIT_INTERVAL_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.25
 SAMPLE_RECORDS = 20
+# Fresh producers for one run whose transactions expired (it was paused past
+# transaction.timeout.ms); more means something keeps stalling it: stop, resumable.
+MAX_REINITS = 3
 AT_LEAST_ONCE = ("at-least-once: records written after the last saved progress of a run that "
                  "was killed are written again on resume, so the target may hold them twice.")
 
@@ -373,78 +376,107 @@ class _StopSignals:
 
 def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, int] | None,
               quota: Quota, hooks: Hooks, clock: Clock) -> dict:
-    """Copy this process's partitions (all, or shard K/N's) and return the summary."""
+    """Copy this process's partitions (all, or shard K/N's) and return the summary.
+
+    A run that stalled past transaction.timeout.ms (paused, swapped out) finds its open
+    transaction aborted by the broker and its producer fenced: it starts again from the
+    committed progress with a new producer, as a re-run would, up to MAX_REINITS times."""
     request = plan.request
     shard = shard or (0, 1)
     shard_name = f"{shard[0]}/{shard[1]}"
     exactly_once = request.mode == "exactly-once"
     validation = request.validation
     began = clock.monotonic()
-    copier = kcopy.Copier(
-        source, target, target_topic=request.target_topic,
-        progress_topic=prog.PROGRESS_TOPIC,
-        transactional_id=(f"ingestctl-replay-{plan.replay_id}-{shard[0]}of{shard[1]}"
-                          if exactly_once else None),
-        by_key=request.partitioning == "key",
-        max_message_bytes=_max_message_bytes(target, request.target_topic),
-        invalid=kcopy.InvalidPolicy(checker(source), validation.on_invalid,
-                                    validation.dead_letter_topic) if validation else None,
-    )
+    max_message_bytes = _max_message_bytes(target, request.target_topic)
+
+    def new_copier() -> kcopy.Copier:
+        return kcopy.Copier(
+            source, target, target_topic=request.target_topic,
+            progress_topic=prog.PROGRESS_TOPIC,
+            transactional_id=(f"ingestctl-replay-{plan.replay_id}-{shard[0]}of{shard[1]}"
+                              if exactly_once else None),
+            by_key=request.partitioning == "key",
+            max_message_bytes=max_message_bytes,
+            invalid=kcopy.InvalidPolicy(checker(source), validation.on_invalid,
+                                        validation.dead_letter_topic) if validation else None,
+        )
+
+    initial: dict[int, tuple[int, int]] | None = None  # records, bytes before this run
+    resumed_from: list[dict] = []
+    reinits = 0
+
+    def summary(status: str, shown: list, already_completed: bool = False) -> dict:
+        return _summary(plan, shown, status, shard_name, initial, resumed_from,
+                        clock.monotonic() - began, already_completed)
+
     # From here a signal asks the run to stop at the next safe point, instead of raising
     # in the middle of a transaction.
     with _StopSignals() as stop:
-        try:
-            copier.init_transactions()
-            stored = prog.decode(kcopy.read_compacted(
-                target, prog.PROGRESS_TOPIC, settle=True, on_wait=hooks.note)).get(plan.replay_id)
-            if stored is not None:
-                check_stored(stored, plan.replay_id, plan.identity, request.shards)
-            window = stored.window if stored is not None else plan.window
-            states = []
-            for p in sorted(window):
-                if in_shard(p, shard):
-                    known = stored.partitions.get(p) if stored is not None else None
-                    states.append(known or prog.PartitionState(p, *window[p], window[p][0]))
-            unrecorded = {s.partition for s in states
-                          if stored is None or s.partition not in stored.partitions}
-            # What the progress topic holds for each partition, kept in step with each commit.
-            committed = {s.partition: replace(s) for s in states}
-            initial = {s.partition: (s.records, s.bytes) for s in states}
-            resumed_from = [{"partition": s.partition, "offset": s.next}
-                            for s in states if s.start < s.next < s.end]
+        while True:
+            copier = new_copier()
+            committed: dict[int, prog.PartitionState] = {}
+            try:
+                copier.init_transactions()
+                stored = prog.decode(kcopy.read_compacted(
+                    target, prog.PROGRESS_TOPIC, settle=True, on_wait=hooks.note)
+                ).get(plan.replay_id)
+                if stored is not None:
+                    check_stored(stored, plan.replay_id, plan.identity, request.shards)
+                window = stored.window if stored is not None else plan.window
+                states = []
+                for p in sorted(window):
+                    if in_shard(p, shard):
+                        known = stored.partitions.get(p) if stored is not None else None
+                        states.append(known or prog.PartitionState(p, *window[p], window[p][0]))
+                unrecorded = {s.partition for s in states
+                              if stored is None or s.partition not in stored.partitions}
+                # What the progress topic holds for each partition, kept in step with each
+                # commit.
+                committed = {s.partition: replace(s) for s in states}
+                if initial is None:
+                    initial = {s.partition: (s.records, s.bytes) for s in states}
+                    resumed_from = [{"partition": s.partition, "offset": s.next}
+                                    for s in states if s.start < s.next < s.end]
 
-            def summary(status: str, shown: list, already_completed: bool = False) -> dict:
-                return _summary(plan, shown, status, shard_name, initial, resumed_from,
-                                clock.monotonic() - began, already_completed)
-
-            if not unrecorded and all(s.done for s in states):
-                hooks.note(f"replay {plan.replay_id} already completed "
-                           f"({sum(s.records for s in states)} records copied); nothing written.")
-                return summary("completed", states, already_completed=True)
-            if resumed_from:
-                hooks.note(f"resuming replay {plan.replay_id} from "
-                           + ", ".join(f"partition {r['partition']} offset {r['offset']}"
-                                       for r in resumed_from[:6])
-                           + (" …" if len(resumed_from) > 6 else ""))
-            if stop.received:
+                if not unrecorded and all(s.done for s in states):
+                    if reinits:
+                        return summary("completed", states)
+                    hooks.note(f"replay {plan.replay_id} already completed "
+                               f"({sum(s.records for s in states)} records copied); "
+                               "nothing written.")
+                    return summary("completed", states, already_completed=True)
+                if resumed_from and not reinits:
+                    hooks.note(f"resuming replay {plan.replay_id} from "
+                               + ", ".join(f"partition {r['partition']} offset {r['offset']}"
+                                           for r in resumed_from[:6])
+                               + (" …" if len(resumed_from) > 6 else ""))
+                if stop.received:
+                    raise IncompleteReplay(
+                        f"replay {plan.replay_id} was interrupted ({stop.received}) before "
+                        "this run copied anything. To resume, run the same command again "
+                        f"(replay id {plan.replay_id}).", summary("incomplete", states))
+                copier.assign(request.source_topic, plan.replay_id, states, request.selection)
+                stopped = _copy(copier, plan, states, committed, unrecorded, stored is None,
+                                shard_name, Limiter(quota, clock, kcopy.MAX_BATCH), hooks, stop)
+                break
+            except kcopy.TransactionExpiredError as exc:
+                if reinits >= MAX_REINITS or stop.received:
+                    raise
+                reinits += 1
+                hooks.note(f"{exc.args[0].split(';')[0]}; starting a new producer and going on "
+                           "from the last committed progress (nothing is written twice).")
+            except kcopy.FencedError:
+                # The fenced run's open transaction was aborted: only what was committed
+                # counts.
                 raise IncompleteReplay(
-                    f"replay {plan.replay_id} was interrupted ({stop.received}) before this run "
-                    "copied anything. To resume, run the same command again "
-                    f"(replay id {plan.replay_id}).", summary("incomplete", states))
-            copier.assign(request.source_topic, plan.replay_id, states, request.selection)
-            stopped = _copy(copier, plan, states, committed, unrecorded, stored is None,
-                            shard_name, Limiter(quota, clock, kcopy.MAX_BATCH), hooks, stop)
-        except kcopy.FencedError:
-            # The fenced run's open transaction was aborted: only what was committed counts.
-            raise IncompleteReplay(
-                f"replay {plan.replay_id} shard {shard_name} stopped: another run of the same "
-                "replay started and fenced this one, and its uncommitted records were discarded. "
-                f"Let the other run finish; `ingestctl replay status {plan.replay_id}` shows "
-                "its progress.",
-                summary("incomplete", [committed[s.partition] for s in states]),
-            ) from None
-        finally:
-            copier.close()
+                    f"replay {plan.replay_id} shard {shard_name} stopped: another run of the "
+                    "same replay started and fenced this one, and its uncommitted records were "
+                    f"discarded. Let the other run finish; `ingestctl replay status "
+                    f"{plan.replay_id}` shows its progress.",
+                    summary("incomplete", list(committed.values())),
+                ) from None
+            finally:
+                copier.close()
     if copier.invalid_stop is not None:
         p, offset, problem = copier.invalid_stop
         raise IncompleteReplay(
