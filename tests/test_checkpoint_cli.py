@@ -193,6 +193,21 @@ def test_transaction_markers_and_aborted_records_are_not_records(cli, kafka_boot
          "last_timestamp": format_time(ts(0, 2))}]
 
 
+def test_binary_keys_are_not_taken_for_schema_ids(cli, kafka_bootstrap, tmp_path):
+    """A big-endian long key below 2^56 starts with a zero byte, like the wire format: without
+    a registry saying the topic's keys are Avro (`<topic>-key`), only values count."""
+    topic = unique("cp-long-keys")
+    create_topic(kafka_bootstrap, topic, partitions=2)
+    produce(kafka_bootstrap, topic, [
+        {"partition": 0, "key": (1234567).to_bytes(8, "big"), "value": b'{"id": 1}'},
+        {"partition": 1, "key": (7654321).to_bytes(8, "big"), "value": WIRE_42}])
+    created = cli("-b", kafka_bootstrap, "checkpoint", "create", "w", "--topic", topic,
+                  "--dir", tmp_path, "-o", "json")
+    assert created.code == 0, created.stderr
+    assert [p["schema_ids"] for p in created.json()["topics"][topic]["partitions"]] == [
+        [], [42]]
+
+
 def test_wave_plan_and_refusals(cli, kafka_bootstrap, scenario):
     topic, group, directory = scenario
     other = unique("cp-other")

@@ -588,14 +588,16 @@ def capture(settings: Settings, wave: str, topics: list[str] = (), groups: list[
 
 def capture_like(settings: Settings, cp: Checkpoint) -> Checkpoint:
     """The live state of a checkpoint's topics, groups and (with a Connect URL) connectors,
-    for `diff --live`: one that has gone is simply absent."""
+    for `diff --live`: one that has gone is simply absent. Keys count as wire format where
+    the checkpoint's registry said so, also when no registry is configured now."""
     connectors = list(cp.connectors) if settings.connect_url else []
     return _capture(settings, cp.wave, list(cp.topics), list(cp.groups), connectors,
-                    None, strict=False)
+                    None, strict=False, known_subjects=set(cp.schemas))
 
 
 def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: list[str],
-             connector_names: list[str], note: str | None, strict: bool) -> Checkpoint:
+             connector_names: list[str], note: str | None, strict: bool,
+             known_subjects: set[str] = frozenset()) -> Checkpoint:
     from . import kafka
     from .kafka import metadata
     from .kafka.around import records_around
@@ -638,7 +640,10 @@ def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: l
                 points.setdefault(tp, set()).add(offset)
     around = records_around(settings, points, marks) if points else {}
 
-    topics_section = _topics_section(tps, marks, around)
+    registry, subjects = _registry_subjects(settings)
+    topics_section = _topics_section(tps, marks, around,
+                                     wire_keys={t for t in names
+                                                if f"{t}-key" in subjects | known_subjects})
     return Checkpoint(
         wave=wave,
         created_at=time.time_ns() // 1_000_000,
@@ -646,7 +651,7 @@ def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: l
         note=note,
         topics=topics_section,
         groups=_groups_section(group_infos, committed, marks, around),
-        schemas=_schemas_section(settings, topics_section),
+        schemas=_schemas_section(registry, subjects, topics_section),
         connectors=connectors,
     )
 
@@ -665,14 +670,20 @@ def _read_groups(admin, group_ids: list[str], strict: bool):
     return infos, committed
 
 
-def _topics_section(tps: list[TP], marks, around) -> dict[str, TopicState]:
+def _topics_section(tps: list[TP], marks, around, wire_keys: set[str]) -> dict[str, TopicState]:
+    """Per partition its offsets, first and last timestamps, and the schema ids of the last
+    record's value, and of its key where the topic's keys are in the wire format (`wire_keys`:
+    the registry holds `<topic>-key`; a plain binary key, such as a big-endian long below
+    2^56, also starts with a zero byte)."""
     topics: dict[str, dict[int, PartitionState]] = {}
     for tp in tps:
         log_start, end = marks[tp]
         first = around.get((tp, log_start), (None, None))[1]
         last = around.get((tp, end), (None, None))[0]
-        ids = sorted({i for i in (wire_schema_id(last.key), wire_schema_id(last.value))
-                      if i is not None}) if last else []
+        ids = []
+        if last is not None:
+            key_id = wire_schema_id(last.key) if tp[0] in wire_keys else None
+            ids = sorted({i for i in (key_id, wire_schema_id(last.value)) if i is not None})
         topics.setdefault(tp[0], {})[tp[1]] = PartitionState(
             tp[1], log_start, end,
             first.timestamp if first and first.timestamp >= 0 else None,
@@ -701,17 +712,23 @@ def _groups_section(infos, committed, marks, around) -> dict[str, GroupState]:
     return out
 
 
-def _schemas_section(settings: Settings, topics: dict[str, TopicState]) -> dict:
-    """The latest id, version and fingerprint of each topic's `<topic>-key` and
-    `<topic>-value` subject that the registry holds; empty when no registry is configured.
-    One listing of the subjects, then one request per subject that exists."""
+def _registry_subjects(settings: Settings):
+    """The configured registry and its subjects: (None, set()) when there is none."""
     if not settings.schema_registry_url:
-        return {}
+        return None, set()
     from .schema import Registry
 
     registry = Registry(settings)
-    existing = set(registry.subjects())
-    wanted = [s for t in sorted(topics) for s in (f"{t}-key", f"{t}-value") if s in existing]
+    return registry, set(registry.subjects())
+
+
+def _schemas_section(registry, subjects: set[str], topics: dict[str, TopicState]) -> dict:
+    """The latest id, version and fingerprint of each topic's `<topic>-key` and
+    `<topic>-value` subject that the registry holds; empty when no registry is configured.
+    One listing of the subjects (taken before), then one request per subject that exists."""
+    if registry is None:
+        return {}
+    wanted = [s for t in sorted(topics) for s in (f"{t}-key", f"{t}-value") if s in subjects]
     return {subject: SchemaVersion(v.id, v.version, v.fingerprint)
             for subject, v in registry.latest_versions(wanted).items()}
 
