@@ -1,9 +1,10 @@
 """Helpers for tests on the real Kafka Connect worker: a client, file sink connectors that are
 deleted afterwards, and polling for what the worker does on its own schedule."""
 
-import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from waiting import wait_for  # noqa: F401  (the worker delivers and commits every second)
 
 from ingestctl import connect
 from ingestctl.config import Settings
@@ -19,15 +20,6 @@ def client(worker, timeout: float = 30) -> connect.Connect:
 
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
-
-
-def wait_for(what: str, check, timeout: float = 60):
-    """Poll an asynchronous outcome (the worker delivers and commits offsets every second)."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return result
 
 
 def offsets_of(worker, name: str) -> dict[tuple[str, int], int]:

@@ -5,6 +5,7 @@ import time
 from contextlib import contextmanager
 
 from confluent_kafka import Consumer
+from waiting import wait_for
 
 
 @contextmanager
@@ -14,10 +15,12 @@ def member(bootstrap: str, group: str, topic: str, client_id: str = "sink-worker
                          "client.id": client_id, "enable.auto.commit": False,
                          "auto.offset.reset": "latest"})
     consumer.subscribe([topic])
-    deadline = time.monotonic() + 30
-    while not consumer.assignment():
-        consumer.poll(0.2)
-        assert time.monotonic() < deadline, "the consumer did not join the group"
+
+    def joined():
+        consumer.poll(0.2)  # joining happens inside poll
+        return consumer.assignment()
+
+    wait_for("the consumer to join the group", joined, timeout=30, interval=0)
     try:
         yield consumer
     finally:

@@ -9,36 +9,17 @@ from pathlib import Path
 
 import pytest
 from conftest import run_process, unique
+from connectutil import FILE_SINK, client, lines, wait_for
 from kafkautil import create_topic, produce
 
 from ingestctl import connect, sandbox
 from ingestctl.config import Settings
 from ingestctl.errors import ClusterError, NotFoundError, UsageError
 
-FILE_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
-
 
 @pytest.fixture(scope="module")
 def worker(services):
     return services.connect()
-
-
-def _client(worker, timeout: float = 30) -> connect.Connect:
-    return connect.Connect(Settings(connect_url=worker.url, bootstrap_servers=worker.bootstrap,
-                                    timeout=timeout))
-
-
-def _lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def _wait_for(what: str, check, timeout: float = 60):
-    """Poll an asynchronous outcome (the worker delivers and commits on its own schedule)."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return result
 
 
 def test_sandbox_reports_connect(services, worker):
@@ -48,24 +29,24 @@ def test_sandbox_reports_connect(services, worker):
     assert status.connect_url == worker.url and worker.url.startswith("http://127.0.0.1:")
     assert status.bootstrap == worker.bootstrap
     assert Path(status.connect_log).is_file()
-    assert _client(worker).info()["kafka_cluster_id"] == status.cluster_id
+    assert client(worker).info()["kafka_cluster_id"] == status.cluster_id
 
 
 def test_sink_connector_stop_offsets_resume(cli, worker, tmp_path):
-    client = _client(worker)
+    rest = client(worker)
     topic, name = unique("orders"), unique("file-sink")
     sink_file = tmp_path / "sink.txt"
     create_topic(worker.bootstrap, topic, partitions=2)
     produce(worker.bootstrap, topic, [
         {"partition": i % 2, "key": b"k", "value": f"first-{i}".encode()} for i in range(6)])
-    client.put_config(name, {"connector.class": FILE_SINK, "topics": topic,
+    rest.put_config(name, {"connector.class": FILE_SINK, "topics": topic,
                              "file": str(sink_file), "tasks.max": "1"})
     try:
-        running = client.wait_for_state(name, "RUNNING")
+        running = rest.wait_for_state(name, "RUNNING")
         assert [t.state for t in running.tasks] == ["RUNNING"]
-        _wait_for("the sink file", lambda: len(_lines(sink_file)) == 6)
+        wait_for("the sink file", lambda: len(lines(sink_file)) == 6)
         # Sink offsets reach the group at the worker's flush interval (1 s in the sandbox).
-        _wait_for("committed offsets", lambda: connect.sink_offsets(client.offsets(name)) == {
+        wait_for("committed offsets", lambda: connect.sink_offsets(rest.offsets(name)) == {
             (topic, 0): 3, (topic, 1): 3})
 
         base = ("--connect-url", worker.url, "-b", worker.bootstrap)
@@ -76,8 +57,8 @@ def test_sink_connector_stop_offsets_resume(cli, worker, tmp_path):
         assert [(t["id"], t["state"]) for t in row["tasks"]] == [(0, "RUNNING")]
         assert row["total_lag"] == 0
 
-        client.stop(name)
-        stopped = client.wait_for_state(name, "STOPPED")
+        rest.stop(name)
+        stopped = rest.wait_for_state(name, "STOPPED")
         assert stopped.tasks == ()
         # While it is stopped, lag builds: 4 records 2 minutes old.
         old = int(time.time() * 1000) - 120_000
@@ -96,54 +77,54 @@ def test_sink_connector_stop_offsets_resume(cli, worker, tmp_path):
         assert 120 <= view["lag_seconds"] < 3600
 
         # KIP-875 while stopped: read, move partition 0 back to offset 1, read back.
-        assert connect.sink_offsets(client.offsets(name)) == {(topic, 0): 3, (topic, 1): 3}
-        message = client.alter_offsets(name, connect.sink_offsets_body({(topic, 0): 1}))
+        assert connect.sink_offsets(rest.offsets(name)) == {(topic, 0): 3, (topic, 1): 3}
+        message = rest.alter_offsets(name, connect.sink_offsets_body({(topic, 0): 1}))
         assert "altered" in message
-        assert connect.sink_offsets(client.offsets(name)) == {(topic, 0): 1, (topic, 1): 3}
+        assert connect.sink_offsets(rest.offsets(name)) == {(topic, 0): 1, (topic, 1): 3}
         again = cli(*base, "connectors", "describe", name, "-o", "json").json()[0]
         assert again["total_lag"] == 6
 
-        client.resume(name)
-        client.wait_for_state(name, "RUNNING")
-        lines = _wait_for("the re-delivered records", lambda: len(_lines(sink_file)) == 12
-                          and _lines(sink_file))
+        rest.resume(name)
+        rest.wait_for_state(name, "RUNNING")
+        delivered = wait_for("the re-delivered records", lambda: len(lines(sink_file)) == 12
+                             and lines(sink_file))
         # Partition 0 held first-0, first-2, first-4, second-0, second-2: offsets 1 and 2
         # (first-2, first-4) arrive a second time.
-        assert sorted(lines) == sorted(
+        assert sorted(delivered) == sorted(
             [f"first-{i}" for i in range(6)] + [f"second-{i}" for i in range(4)]
             + ["first-2", "first-4"])
-        _wait_for("the caught-up group", lambda: connect.sink_offsets(client.offsets(name)) == {
+        wait_for("the caught-up group", lambda: connect.sink_offsets(rest.offsets(name)) == {
             (topic, 0): 5, (topic, 1): 5})
     finally:
-        client.delete(name)
+        rest.delete(name)
 
 
 def test_altering_offsets_of_a_running_connector_is_refused_by_connect(worker, tmp_path):
-    client = _client(worker)
+    rest = client(worker)
     topic, name = unique("running"), unique("file-sink")
     create_topic(worker.bootstrap, topic)
-    client.put_config(name, {"connector.class": FILE_SINK, "topics": topic,
+    rest.put_config(name, {"connector.class": FILE_SINK, "topics": topic,
                              "file": str(tmp_path / "out.txt"), "tasks.max": "1"})
     try:
-        client.wait_for_state(name, "RUNNING")
+        rest.wait_for_state(name, "RUNNING")
         with pytest.raises(ClusterError, match="STOPPED"):
-            client.alter_offsets(name, connect.sink_offsets_body({(topic, 0): 0}))
+            rest.alter_offsets(name, connect.sink_offsets_body({(topic, 0): 0}))
     finally:
-        client.delete(name)
+        rest.delete(name)
 
 
 def test_a_failing_task_ends_the_wait_for_running(worker, tmp_path):
-    client = _client(worker)
+    rest = client(worker)
     topic, name = unique("failing"), unique("file-sink")
     create_topic(worker.bootstrap, topic)
     # The sink's task cannot open a file in a directory that does not exist.
-    client.put_config(name, {"connector.class": FILE_SINK, "topics": topic,
+    rest.put_config(name, {"connector.class": FILE_SINK, "topics": topic,
                              "file": str(tmp_path / "missing" / "out.txt"), "tasks.max": "1"})
     try:
         with pytest.raises(ClusterError, match=f"connector {name} failed"):
-            client.wait_for_state(name, "RUNNING")
+            rest.wait_for_state(name, "RUNNING")
     finally:
-        client.delete(name)
+        rest.delete(name)
 
 
 def test_unknown_connector_exits_4(cli, worker):
@@ -155,7 +136,7 @@ def test_unknown_connector_exits_4(cli, worker):
     for call in (lambda c: c.status(name), lambda c: c.offsets(name), lambda c: c.stop(name),
                  lambda c: c.resume(name), lambda c: c.config(name)):
         with pytest.raises(NotFoundError):
-            call(_client(worker))
+            call(client(worker))
 
 
 def test_unreachable_connect_exits_5_without_credentials():
