@@ -188,6 +188,40 @@ def test_windows_from_checkpoints(cli, kafka_bootstrap, second_bootstrap, tmp_pa
     assert mixed.code == ExitCode.USAGE
 
 
+def test_a_time_ends_a_window_that_starts_at_offsets(cli, kafka_bootstrap, topics, tmp_path):
+    """The sink's checkpointed offsets up to the moment the fix was deployed: --from-checkpoint
+    (or --start-offset) with --end TIME."""
+    src, dst, base = topics  # record i of every partition has timestamp base + i s
+    group, cps = unique("sink"), tmp_path / "cps"
+    commit(kafka_bootstrap, group, src, {0: 20, 1: 30, 2: 190})
+    made = cli("-b", kafka_bootstrap, "checkpoint", "create", "outage", "--group", group,
+               "--dir", cps)
+    assert made.code == 0, made.stderr
+    fixed_at = str(base + 120_000)
+    # partition 2's sink had read past the fix: its window would end before it starts
+    refused = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
+                     "--from-checkpoint", "outage", "--group", group, "--end", fixed_at,
+                     "--dir", cps, "--execute")
+    assert refused.code == ExitCode.REFUSED and refused.stdout == ""
+    assert "partition 2: the start offset 190 lies after --end" in refused.stderr
+    result = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
+                    "--from-checkpoint", "outage", "--group", group, "--end", fixed_at,
+                    "--partitions", "0,1", "--dir", cps, "--execute")
+    assert result.code == 0, result.stderr
+    assert sorted(copies(kafka_bootstrap, dst, range(3))) == [
+        *((0, o) for o in range(20, 120)), *((1, o) for o in range(30, 120))]
+    other = unique("rp-dst")
+    create_topic(kafka_bootstrap, other, 3)
+    result = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", other,
+                    "--start-offset", "2:150", "--end", str(base + 170_500), "--execute")
+    assert result.code == 0, result.stderr
+    assert sorted(copies(kafka_bootstrap, other, range(3))) == [(2, o) for o in range(150, 171)]
+    both = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", other,
+                  "--from-checkpoint", "outage", "--to-checkpoint", "outage", "--end", fixed_at,
+                  "--dir", cps)
+    assert both.code == ExitCode.USAGE and "not both" in both.stderr
+
+
 # -- fidelity ------------------------------------------------------------------------------------
 
 def test_full_fidelity(cli, kafka_bootstrap):

@@ -35,9 +35,11 @@ def window(spec, start_at=None, end_at=None):
 
 @pytest.mark.parametrize("spec, message", [
     (WindowSpec(), "give a window"),
-    (WindowSpec(start_time=1, start_offset=0), "not both"),
-    (WindowSpec(end_time=5), "--end needs --start"),
-    (WindowSpec(end_offset=5), "--end-offset needs --start-offset"),
+    (WindowSpec(start_time=1, start_offset=0), "by time .* or by offsets .*, not both"),
+    (WindowSpec(start_offset=0, end_time=5, end_offset=9), "end by time .*, not both"),
+    (WindowSpec(end_time=5), "an end but no start"),
+    (WindowSpec(end_offset=5), "an end but no start"),
+    (WindowSpec(start_time=1, end_offset=5), "--end-offset needs --start-offset"),
     (WindowSpec(start_time=5, end_time=5), "after --start"),
 ])
 def test_window_spec_rejects_incomplete_or_mixed_windows(spec, message):
@@ -85,6 +87,20 @@ def test_times_resolve_through_lookups_and_none_found_means_the_stable_end():
     open_end = WindowSpec(start_time=1000)
     assert window(open_end, start_at={0: 30, 1: 7, 2: -1}) == {0: (30, 100), 1: (7, 50),
                                                                2: (5, 5)}
+
+
+def test_offsets_start_and_a_time_ends_the_window():
+    """--start-offset (or --from-checkpoint) with --end TIME: the end is the first offset at
+    or after the time, the stable end where none is."""
+    spec = WindowSpec(start_offset={0: 20, 1: 3}, end_time=2000)
+    assert window(spec, end_at={0: 60, 1: -1, 2: 5}) == {0: (20, 60), 1: (3, 50)}
+    with pytest.raises(RefusedError, match="partition 0: the start offset 20 lies after --end"):
+        window(spec, end_at={0: 15, 1: 4, 2: 5})
+    with pytest.raises(RefusedError) as err:
+        window(WindowSpec(start_offset=4, end_time=2000), end_at={0: 40, 1: 9, 2: -1})
+    assert err.value.details == [
+        "partition 0: offset 4 was deleted by retention (log start is 10)",
+        "partition 2: offset 4 was deleted by retention (log start is 5)"]
 
 
 @given(st.data())

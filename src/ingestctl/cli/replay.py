@@ -47,9 +47,10 @@ exactly once (Kafka transactions, progress kept in the compacted topic
 ingestctl-replay-progress on the target cluster); re-running the same command resumes, and
 a finished replay re-run writes nothing. Ctrl-C stops at a committed point (exit 6).
 
-WINDOW: --start TIME [--end TIME] (start inclusive, end exclusive), or --start-offset N|P:O,…
-[--end-offset N|P:O,…], or --from-checkpoint REF [--group G] [--to-checkpoint REF]; an
-omitted end is the partition's end when first planned. --partitions narrows any of them.
+WINDOW: a start, --start TIME (inclusive), --start-offset N|P:O,… or --from-checkpoint REF
+[--group G]; and an end (exclusive), --end TIME with any start, --end-offset N|P:O,… with
+--start-offset, or --to-checkpoint REF with --from-checkpoint. An omitted end is the
+partition's end when first planned. --partitions narrows any of them.
 
 --validate avro checks that every value carries a schema id the registry knows and decodes
 with it; --on-invalid fail (stop before the record, exit 6; a re-run resumes there), skip
@@ -167,11 +168,15 @@ def replay(
     audit_dir = checkpoint_dir(directory, source)
     checkpoint_cluster = None
     if from_checkpoint:
-        if start or end or start_offset or end_offset:
-            raise UsageError("--from-checkpoint gives the window: leave out --start, --end, "
-                             "--start-offset and --end-offset.")
+        if start or start_offset or end_offset:
+            raise UsageError("--from-checkpoint gives the window's start: leave out --start, "
+                             "--start-offset and --end-offset (end it with --to-checkpoint or "
+                             "--end TIME).")
+        if end and to_checkpoint:
+            raise UsageError("give the window's end by --to-checkpoint or by --end, not both.")
         window, checkpoint_cluster = engine.checkpoint_window(
-            audit_dir, from_topic, from_checkpoint, group, to_checkpoint, narrowed)
+            audit_dir, from_topic, from_checkpoint, group, to_checkpoint, narrowed,
+            end_time=parse_time(end, "--end") if end else None)
     elif group or to_checkpoint:
         raise UsageError("--group and --to-checkpoint need --from-checkpoint.")
     else:

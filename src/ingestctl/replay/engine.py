@@ -204,11 +204,12 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
 
 
 def checkpoint_window(directory: Path, topic: str, from_ref: str, group: str | None,
-                      to_ref: str | None, partitions: tuple[int, ...] | None
-                      ) -> tuple[WindowSpec, str]:
+                      to_ref: str | None, partitions: tuple[int, ...] | None,
+                      end_time: int | None = None) -> tuple[WindowSpec, str]:
     """--from-checkpoint: the window starts at the end offsets REF recorded for the topic (or
-    at group G's committed offsets in it) and ends at the ends --to-checkpoint recorded, or at
-    the current end. Returns the window and the cluster the checkpoints were taken on."""
+    at group G's committed offsets in it) and ends at the ends --to-checkpoint recorded, at
+    --end (end_time), or at the current end. Returns the window and the cluster the
+    checkpoints were taken on."""
     from .. import checkpoints
 
     first = checkpoints.load(checkpoints.resolve_ref(from_ref, directory))
@@ -238,8 +239,8 @@ def checkpoint_window(directory: Path, topic: str, from_ref: str, group: str | N
             raise RefusedError(f"checkpoints {from_ref} and {to_ref} are from different "
                                "clusters; their offsets cannot bound one window.")
         end = {p: s.end for p, s in last.topics[topic].partitions.items() if p in start}
-    return WindowSpec(start_offset=start, end_offset=end, partitions=partitions), \
-        first.cluster_id
+    return WindowSpec(start_offset=start, end_offset=end, end_time=end_time,
+                      partitions=partitions), first.cluster_id
 
 
 def check_stored(stored: prog.StoredReplay, replay_id: str, identity: dict,

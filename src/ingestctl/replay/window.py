@@ -25,18 +25,21 @@ class WindowSpec:
     partitions: tuple[int, ...] | None = None
 
     def validate(self) -> None:
-        by_time = self.start_time is not None or self.end_time is not None
-        by_offset = self.start_offset is not None or self.end_offset is not None
-        if by_time and by_offset:
-            raise UsageError("give the window by time (--start/--end) or by offsets "
-                             "(--start-offset/--end-offset), not both.")
-        if not by_time and not by_offset:
+        if self.start_time is not None and self.start_offset is not None:
+            raise UsageError("give the window's start by time (--start) or by offsets "
+                             "(--start-offset), not both.")
+        if self.start_time is None and self.start_offset is None:
+            if self.end_time is not None or self.end_offset is not None:
+                raise UsageError("the window has an end but no start: add --start TIME or "
+                                 "--start-offset N|P:O,….")
             raise UsageError("give a window: --start TIME [--end TIME] or --start-offset N|P:O,… "
-                             "[--end-offset N|P:O,…].")
-        if self.end_time is not None and self.start_time is None:
-            raise UsageError("--end needs --start.")
+                             "[--end-offset N|P:O,… | --end TIME].")
+        if self.end_time is not None and self.end_offset is not None:
+            raise UsageError("give the window's end by time (--end) or by offsets "
+                             "(--end-offset), not both.")
         if self.end_offset is not None and self.start_offset is None:
-            raise UsageError("--end-offset needs --start-offset.")
+            raise UsageError("--end-offset needs --start-offset; with --start, end the window "
+                             "with --end TIME.")
         if self.start_time is not None and self.end_time is not None \
                 and self.end_time <= self.start_time:
             raise UsageError("--end must be after --start (start inclusive, end exclusive).")
@@ -176,25 +179,32 @@ def plan_window(spec: WindowSpec, topic: str, topic_partitions: list[int],
     window: dict[int, tuple[int, int]] = {}
     refusals: list[str] = []
     for p in selected:
+        if spec.end_time is not None:
+            end = stable_at(p, end_at_time[p])
+        else:
+            end = _offset_for(spec.end_offset, p)
         if spec.start_time is not None:
             start = stable_at(p, start_at_time[p])
-            end = stable_at(p, end_at_time[p]) if spec.end_time is not None else stable_end[p]
-        else:
-            start = _offset_for(spec.start_offset, p)
-            end = _offset_for(spec.end_offset, p)
-            if end is None:
-                # Open end: a partition that has not reached the start yet has nothing to copy.
-                end = stable_end[p]
-                start = min(start, end)
-            if start > end:
-                raise UsageError(f"partition {p}: the start offset {start} is after the end "
-                                 f"offset {end}.")
-            if start < log_start[p] and start < end:
-                refusals.append(f"partition {p}: offset {start} was deleted by retention "
-                                f"(log start is {log_start[p]})")
-            if end > stable_end[p]:
-                refusals.append(f"partition {p}: end offset {end} is beyond the partition's "
-                                f"last stable offset {stable_end[p]}")
+            window[p] = (start, end if end is not None else stable_end[p])
+            continue
+        start = _offset_for(spec.start_offset, p)
+        if end is None:
+            # Open end: a partition that has not reached the start yet has nothing to copy.
+            end = stable_end[p]
+            start = min(start, end)
+        if start > end:
+            if spec.end_time is not None:
+                raise RefusedError(
+                    f"partition {p}: the start offset {start} lies after --end (the first "
+                    f"offset at or after that time is {end}); choose a later --end.")
+            raise UsageError(f"partition {p}: the start offset {start} is after the end "
+                             f"offset {end}.")
+        if start < log_start[p] and start < end:
+            refusals.append(f"partition {p}: offset {start} was deleted by retention "
+                            f"(log start is {log_start[p]})")
+        if end > stable_end[p]:
+            refusals.append(f"partition {p}: end offset {end} is beyond the partition's "
+                            f"last stable offset {stable_end[p]}")
         window[p] = (start, end)
     if refusals:
         raise RefusedError(
