@@ -67,6 +67,30 @@ def test_precedence_flag_over_env_over_profile(cli, config_file, monkeypatch):
     assert cli("-p", "prod", "config", "show", "-o", "json").json()["profile"] == "prod"
 
 
+def test_bootstrap_servers_among_client_properties(cli, config_file, tmp_path, monkeypatch):
+    """bootstrap.servers in -X, a client.properties or a profile's kafka: section is the
+    bootstrap address (shown and used as such), never a second, hidden one."""
+    def shown(*args):
+        data = cli(*args, "config", "show", "-o", "json").json()
+        assert "bootstrap.servers" not in data["kafka"]
+        return data["bootstrap_servers"]
+
+    props = tmp_path / "client.properties"
+    props.write_text("bootstrap.servers=props:9092\n")
+    assert shown("-X", "bootstrap.servers=x:9092") == "x:9092"
+    assert shown("--command-config", str(props)) == "props:9092"
+    assert shown("--command-config", str(props), "-X", "bootstrap.servers=x:9092") == "x:9092"
+    assert shown("-b", "flag:9092", "-X", "bootstrap.servers=x:9092") == "flag:9092"
+    monkeypatch.setenv("INGESTCTL_BOOTSTRAP_SERVERS", "env:9092")
+    assert shown("--command-config", str(props)) == "env:9092"
+    monkeypatch.delenv("INGESTCTL_BOOTSTRAP_SERVERS")
+    write_config(config_file, {"profiles": {
+        "both": {"bootstrap_servers": "named:9092", "kafka": {"bootstrap.servers": "k:9092"}},
+        "kafka-only": {"kafka": {"bootstrap.servers": "k:9092"}}}})
+    assert shown("-p", "both") == "named:9092"
+    assert shown("-p", "kafka-only") == "k:9092"
+
+
 def test_output_from_environment_and_anywhere(cli, config_file, monkeypatch):
     monkeypatch.setenv("INGESTCTL_OUTPUT", "yaml")
     assert cli("config", "show").yaml()["profile"] == "prod"

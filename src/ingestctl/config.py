@@ -266,7 +266,24 @@ def resolve(
         else:
             settings.sources[attr] = "default"
 
-    pick("bootstrap_servers", bootstrap_servers, prof.get("bootstrap_servers"), str)
+    # librdkafka properties: the profile's, then --command-config, then -X. A
+    # bootstrap.servers among them is taken as the bootstrap servers (the one address every
+    # message names): -b and the environment win, then -X or --command-config, then the
+    # profile's bootstrap_servers, then its kafka: bootstrap.servers.
+    profile_props = {str(k): str(v) for k, v in (prof.get("kafka") or {}).items()}
+    given_props: dict[str, str] = {}
+    if command_config:
+        props_path = Path(command_config).expanduser()
+        if not props_path.is_file():
+            raise InvalidFileError(f"--command-config {props_path} does not exist.")
+        given_props.update(parse_properties(props_path))
+    for item in x_props:
+        key, value = parse_kv(item)
+        given_props[key] = value
+    pick("bootstrap_servers", bootstrap_servers or given_props.pop("bootstrap.servers", None),
+         prof.get("bootstrap_servers") or profile_props.pop("bootstrap.servers", None), str)
+    given_props.pop("bootstrap.servers", None)
+    profile_props.pop("bootstrap.servers", None)
     registry = prof.get("schema_registry")
     if isinstance(registry, str):
         registry = {"url": registry}
@@ -285,15 +302,7 @@ def resolve(
     if settings.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
 
-    kafka_props = {str(k): str(v) for k, v in (prof.get("kafka") or {}).items()}
-    if command_config:
-        props_path = Path(command_config).expanduser()
-        if not props_path.is_file():
-            raise InvalidFileError(f"--command-config {props_path} does not exist.")
-        kafka_props.update(parse_properties(props_path))
-    for item in x_props:
-        key, value = parse_kv(item)
-        kafka_props[key] = value
+    kafka_props = {**profile_props, **given_props}
     settings.kafka = kafka_props
 
     for key, value in kafka_props.items():
