@@ -42,6 +42,21 @@ def test_usage_errors_exit_2(cli, args):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args, option", [
+    (["-b", "", "topics", "list"], "--bootstrap-servers"),
+    (["-p", " ", "topics", "list"], "--profile"),
+    (["--schema-registry", "", "config", "show"], "--schema-registry"),
+    (["-b", "127.0.0.1:1", "replay", "--from-topic", "a", "--to-topic", "b", "--start-offset",
+      "0", "--to-bootstrap-servers", "", "--execute"], "--to-bootstrap-servers"),
+])
+def test_an_empty_value_is_refused_not_taken_for_unset(cli, args, option):
+    """`-b "$TARGET"` with TARGET unset must not fall back to the profile's cluster."""
+    result = cli(*args)
+    assert result.code == ExitCode.USAGE, result.stderr
+    assert f"{option} was given an empty value" in result.stderr
+    assert result.stdout == ""
+
+
 def test_unreachable_cluster_exits_5_within_the_timeout():
     # A hang (librdkafka's own defaults are minutes) fails as TimeoutExpired: the process
     # must end within its --timeout plus interpreter start-up.

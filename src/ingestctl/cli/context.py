@@ -40,3 +40,14 @@ def app_context(ctx: typer.Context) -> AppContext:
     if root.obj is None:
         root.obj = AppContext()
     return root.obj
+
+
+def refuse_empty(*options: tuple[str, str | None]) -> None:
+    """An option given as an empty string is a script's unset variable (`-b "$TARGET"`):
+    falling back to the profile or the default would act on another cluster than meant."""
+    from ..errors import UsageError
+
+    for name, value in options:
+        if value is not None and not value.strip():
+            raise UsageError(f"{name} was given an empty value (an unset variable in a "
+                             f"script?); give it a value, or leave {name} out.")

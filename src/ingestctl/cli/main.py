@@ -17,7 +17,7 @@ from . import connectors as connectors_cmd
 from . import groups as groups_cmd
 from . import rollback as rollback_cmd
 from . import topics as topics_cmd
-from .context import AppContext
+from .context import AppContext, refuse_empty
 
 app = typer.Typer(
     name="ingestctl",
@@ -154,6 +154,10 @@ def main_options(
         raise typer.BadParameter(
             f"'{output}' is not one of table, json, yaml.", param_hint="--output"
         )
+    refuse_empty(("--profile", profile), ("--config", config),
+                 ("--bootstrap-servers", bootstrap_servers),
+                 ("--command-config", command_config), ("--schema-registry", schema_registry),
+                 ("--connect-url", connect_url))
     _configure_logging(verbose)
     ctx.obj = AppContext(
         output=output,

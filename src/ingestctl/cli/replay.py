@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import UsageError
-from .context import app_context
+from .context import app_context, refuse_empty
 from .render import emit, key_values, make_table, note
 
 
@@ -156,6 +156,7 @@ def replay(
     from ..replay.window import Selection, WindowSpec, check_replay_id, parse_shard
 
     state = app_context(ctx)
+    refuse_empty(("--to-profile", to_profile), ("--to-bootstrap-servers", to_bootstrap_servers))
     if not from_topic or not to_topic:
         raise UsageError("give --from-topic and --to-topic (see `ingestctl replay --help`).")
     if shard and workers:
