@@ -4,6 +4,7 @@ to the file after resume), the plan changing nothing, exit 4 for a connector mis
 checkpoint or from Connect, the refusals shared with group rollback, and a failure after the
 stop leaving the connector STOPPED."""
 
+import dataclasses
 import json
 
 import pytest
@@ -14,7 +15,7 @@ from connectutil import FILE_SINK, connector, lines, offsets_of, wait_for
 from kafkautil import create_topic, produce
 from rollbackutil import member
 
-from ingestctl import connector_rollback
+from ingestctl import checkpoints, connector_rollback
 from ingestctl.config import Settings
 from ingestctl.errors import ClusterError, ExitCode
 
@@ -239,6 +240,59 @@ def test_refusals_change_nothing(cli, worker, sink):
                "connector's tasks (client ids: stray-consumer)" in result.stderr
         assert connect.status(name).state == "STOPPED"
         assert offsets_of(worker, name) == {(topic, 0): 6, (topic, 1): 6}
+
+
+def as_if_from_another_cluster(path, directory, shift: int):
+    """The checkpoint as the migration's source cluster would have recorded it: another
+    cluster id, every offset `shift` higher (the source held older records too), the same
+    record times. Written by the checkpoint module, so it is intact."""
+    cp = checkpoints.load(path)
+    topics = {t: dataclasses.replace(s, partitions={
+        p: dataclasses.replace(ps, log_start=ps.log_start + shift, end=ps.end + shift)
+        for p, ps in s.partitions.items()}) for t, s in cp.topics.items()}
+    groups = {g: dataclasses.replace(s, offsets={
+        t: {p: dataclasses.replace(o, offset=o.offset + shift) for p, o in parts.items()}
+        for t, parts in s.offsets.items()}) for g, s in cp.groups.items()}
+    connectors = {n: dataclasses.replace(c, offsets=tuple(
+        {**e, "offset": {"kafka_offset": e["offset"]["kafka_offset"] + shift}}
+        for e in c.offsets)) for n, c in cp.connectors.items()}
+    source = dataclasses.replace(cp, wave="at-source", cluster_id="source-cluster-0123",
+                                 topics=topics, groups=groups, connectors=connectors)
+    return checkpoints.write(source, directory)
+
+
+def test_by_timestamp_places_the_connector_on_a_migration_target(cli, worker, sink):
+    """A checkpoint of the source cluster, where the same records sit 100 offsets higher:
+    by offset it is refused; by timestamp the connector goes to the first record after the
+    one its group had last consumed there (offset 4 here), and is resumed."""
+    topic, name, directory, connect = sink
+    path = sorted((directory / "w").glob("*.yaml"))[0]
+    source = as_if_from_another_cluster(path, directory, shift=100)
+    assert checkpoints.load(source).connectors[name].sink_offsets() == {
+        (topic, 0): 104, (topic, 1): 104}
+    rollback = [*base(worker), "rollback", "--connector", name, "--to-checkpoint",
+                str(source), "--dir", directory, "-o", "json"]
+
+    by_offset = cli(*rollback, "--execute")
+    assert by_offset.code == ExitCode.REFUSED, by_offset.stderr
+    assert "add --by-timestamp" in by_offset.stderr
+    assert offsets_of(worker, name) == {(topic, 0): 6, (topic, 1): 6}
+
+    planned = cli(*rollback, "--by-timestamp")
+    assert planned.code == 0, planned.stderr
+    assert moves(planned.json()) == [(topic, 0, 6, 4, 2), (topic, 1, 6, 4, 2)]
+    notes = [m["note"] for m in planned.json()["connectors"][0]["partitions"]]
+    assert all(n.startswith("caught up: first record after ") for n in notes), notes
+    assert planned.json()["source"].endswith("(connector offsets, by timestamp)")
+    assert connect.status(name).state == "RUNNING"
+
+    done = cli(*rollback, "--by-timestamp", "--execute")
+    assert done.code == 0, done.stderr
+    assert moves(done.json()) == moves(planned.json())
+    assert done.json()["connectors"][0]["final_state"] == "RUNNING"
+    [entry] = audit_lines(directory)
+    assert entry["changes"] == [{"topic": topic, "partition": p, "before": 6, "after": 4}
+                                for p in (0, 1)]
 
 
 def test_a_failure_after_the_stop_leaves_the_connector_stopped(worker, sink):

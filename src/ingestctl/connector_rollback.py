@@ -2,12 +2,14 @@
 through Kafka Connect's offset API (KIP-875).
 
 Planned as a group rollback is (offsets.place_all, the same refusals: another cluster, changed
-partition counts, a target no longer retained unless --allow-clamp). Executed as Connect
-requires: stop the connector and wait until it is STOPPED and its group has no members, plan
-again (its offsets no longer move), apply the recorded offsets with one PATCH, read them back
-while it is still stopped, log the change to the audit log, resume it and wait until it is
-RUNNING. Anything that fails after the stop leaves it STOPPED and says so: resuming a sink
-whose offsets are in doubt would deliver from the wrong place.
+partition counts, a target no longer retained unless --allow-clamp). With --by-timestamp, on
+another cluster (a migration's target), each partition goes to the first record at or after
+the time the checkpoint recorded for the sink's group, as a group rollback by timestamp does.
+Executed as Connect requires: stop the connector and wait until it is STOPPED and its group
+has no members, plan again (its offsets no longer move), apply the targets with one PATCH,
+read them back while it is still stopped, log the change to the audit log, resume it and
+wait until it is RUNNING. Anything that fails after the stop leaves it STOPPED and says so:
+resuming a sink whose offsets are in doubt would deliver from the wrong place.
 """
 
 import dataclasses
@@ -19,8 +21,8 @@ from . import audit, checkpoints
 from .config import Settings
 from .connect import Connect, is_sink, sink_group, sink_offsets, sink_offsets_body
 from .errors import ClusterError, IncompleteError, IngestError, NotFoundError, RefusedError
-from .offsets import Bounds, Move, name, place_all
-from .rollback import partition_bounds, refuse_plan_problems
+from .offsets import Bounds, Move, by_timestamp_wanted, name, place_all, timestamp_to_find
+from .rollback import offsets_for_times, partition_bounds, refuse_plan_problems
 
 TP = tuple[str, int]
 _POLL_SECONDS = 0.25
@@ -36,6 +38,7 @@ class ConnectorPlan:
     cluster_id: str
     moves: list[Move]
     bounds: dict[TP, Bounds]
+    by_timestamp: bool = False
     final_state: str | None = None  # after an executed rollback: RUNNING
 
     @property
@@ -52,7 +55,8 @@ class ConnectorPlan:
             "executed": executed,
             "cluster_id": self.cluster_id,
             "command": "rollback",
-            "source": f"{self.checkpoint} (connector offsets)",
+            "source": f"{self.checkpoint} (connector offsets"
+                      + (", by timestamp)" if self.by_timestamp else ")"),
             "groups": [],
             "connectors": [{
                 "connector": self.connector, "group": self.group, "state": self.state,
@@ -66,11 +70,12 @@ class ConnectorPlan:
 
 
 def plan(settings: Settings, checkpoint_path: Path, connector: str,
-         allow_clamp: bool = False) -> ConnectorPlan:
+         allow_clamp: bool = False, by_timestamp: bool = False) -> ConnectorPlan:
     """Plan moving the connector's offsets back to the checkpoint's. NotFoundError (exit 4)
     when the checkpoint or Connect lacks the connector; RefusedError (exit 3, nothing changed)
-    for a source connector, no recorded offsets, another cluster, changed partitions, targets
-    no longer retained, or consumers in the sink's group that are not its tasks."""
+    for a source connector, no recorded offsets, another cluster (unless by_timestamp),
+    changed partitions, targets no longer retained, a partition with no record time to go by,
+    or consumers in the sink's group that are not its tasks."""
     from . import kafka
     from .kafka import groups as kafka_groups
     from .kafka import metadata
@@ -100,10 +105,11 @@ def plan(settings: Settings, checkpoint_path: Path, connector: str,
     group = sink_group(connector, config)
     admin = kafka.Admin(settings)
     cluster = kafka.cluster_id(admin)
-    if cluster != cp.cluster_id:
+    if cluster != cp.cluster_id and not by_timestamp:
         raise RefusedError(
             f"checkpoint {checkpoint_path} was taken on cluster {cp.cluster_id}, but "
-            f"{settings.bootstrap_servers} is cluster {cluster}: its offsets mean nothing here.")
+            f"{settings.bootstrap_servers} is cluster {cluster}: its offsets mean nothing here; "
+            "add --by-timestamp to place the connector by record time instead.")
     worker_cluster = connect.info().get("kafka_cluster_id")
     if worker_cluster and worker_cluster != cluster:
         raise RefusedError(
@@ -131,10 +137,35 @@ def plan(settings: Settings, checkpoint_path: Path, connector: str,
 
     bounds = partition_bounds(admin, sorted(wanted))
     current = sink_offsets(connect.offsets(connector))
-    moves, out_of_range = place_all(wanted, current, bounds, allow_clamp)
-    refuse_plan_problems([f"connector {connector} {p}" for p in out_of_range], allow_clamp)
+    notes: dict[TP, str] = {}
+    problems: list[str] = []
+    if by_timestamp:
+        wanted, notes, problems = _wanted_by_timestamp(admin, cp, checkpoint_path, connector,
+                                                       recorded.group, sorted(wanted), bounds)
+    moves, out_of_range = place_all(wanted, current, bounds, allow_clamp, notes)
+    refuse_plan_problems([f"connector {connector} {p}" for p in problems + out_of_range],
+                         allow_clamp)
     return ConnectorPlan(connector, group, status.state, Path(checkpoint_path), allow_clamp,
-                         cluster, moves, bounds)
+                         cluster, moves, bounds, by_timestamp)
+
+
+def _wanted_by_timestamp(admin, cp, checkpoint_path: Path, connector: str,
+                         recorded_group: str | None, tps: list[TP], bounds: dict[TP, Bounds]
+                         ) -> tuple[dict[TP, int], dict[TP, str], list[str]]:
+    """Targets on this cluster for the record times the checkpoint holds for the sink's
+    group (its groups section records them with each committed offset)."""
+    offsets = cp.groups[recorded_group].offsets if recorded_group in cp.groups else {}
+    times = {(t, p): (o.next_timestamp, o.last_timestamp)
+             for t, parts in offsets.items() for p, o in parts.items() if (t, p) in tps}
+    unknown = [tp for tp in tps if tp not in times]
+    if unknown:
+        raise RefusedError(
+            f"checkpoint {checkpoint_path} recorded no record times for connector {connector}'s "
+            f"group ({recorded_group or 'unknown'}) on {', '.join(map(name, unknown))}, so "
+            "there is no time to go by; nothing was changed.")
+    lookups = {tp: ts for tp, t in times.items() if (ts := timestamp_to_find(*t)) is not None}
+    found = offsets_for_times(admin, lookups) if lookups else {}
+    return by_timestamp_wanted(times, {tp: found.get(tp, -1) for tp in times}, bounds)
 
 
 def _is_task_consumer(connector: str, config: dict[str, str], client_id: str) -> bool:
@@ -163,7 +194,8 @@ def execute(settings: Settings, first: ConnectorPlan, audit_dir: Path) -> Connec
     try:
         connect.wait_for_state(connector, "STOPPED")
         _wait_until_group_empty(settings, first.group)
-        applied = plan(settings, first.checkpoint, connector, first.allow_clamp)
+        applied = plan(settings, first.checkpoint, connector, first.allow_clamp,
+                       first.by_timestamp)
         if not applied.at_target:
             targets = applied.targets()
             connect.alter_offsets(connector, sink_offsets_body(targets))

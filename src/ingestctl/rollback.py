@@ -159,8 +159,8 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
         if by_timestamp:
             times = {tp: (o.next_timestamp, o.last_timestamp) for tp, o in offsets.items()}
             lookups = {tp: timestamp_to_find(*t) for tp, t in times.items()}
-            found = _offsets_for_times(admin, {tp: ts for tp, ts in lookups.items()
-                                               if ts is not None})
+            found = offsets_for_times(admin, {tp: ts for tp, ts in lookups.items()
+                                              if ts is not None})
             wanted, notes, missing = by_timestamp_wanted(
                 times, {tp: found.get(tp, -1) for tp in times}, bounds)
             problems += [f"group {group} {p}" for p in missing]
@@ -176,7 +176,8 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
                 time.time_ns() // 1_000_000, plans, bounds)
 
 
-def _offsets_for_times(admin, lookups: dict[TP, int]) -> dict[TP, int]:
+def offsets_for_times(admin, lookups: dict[TP, int]) -> dict[TP, int]:
+    """The first offset whose timestamp is at or after each partition's time (-1: none)."""
     from .kafka import metadata
 
     found = metadata.list_offsets(admin, lookups, read_committed=False,
@@ -241,7 +242,7 @@ def plan_reset(settings: Settings, group: str, topics: list[str], spec: ResetSpe
     if spec.kind == "by-duration":
         value = now - spec.value
     if spec.kind in ("to-datetime", "by-duration") and value <= now:
-        time_offsets = _offsets_for_times(admin, dict.fromkeys(tps, value))
+        time_offsets = offsets_for_times(admin, dict.fromkeys(tps, value))
     wanted, problems = reset_wanted(spec.kind, value, tps, current, bounds, time_offsets, now)
     if problems:
         refuse_plan_problems([f"group {group} {p}" for p in problems], allow_clamp)

@@ -48,13 +48,14 @@ def _connector_tables(data: dict) -> list:
 
 
 def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
-                        allow_clamp: bool, execute: bool, directory: Path | None) -> None:
+                        allow_clamp: bool, by_timestamp: bool, execute: bool,
+                        directory: Path | None) -> None:
     from .. import checkpoints, connector_rollback
 
     state = app_context(ctx)
     directory = checkpoints.checkpoint_dir(directory, state.settings)
     path = checkpoints.resolve_ref(to_checkpoint, directory)
-    plan = connector_rollback.plan(state.settings, path, connector, allow_clamp)
+    plan = connector_rollback.plan(state.settings, path, connector, allow_clamp, by_timestamp)
     if plan.at_target or not execute:
         emit(state.output, plan.as_json(executed=False), _connector_tables)
         if plan.at_target:
@@ -129,22 +130,23 @@ def rollback(
     drifted. Applies one request per group, reads the offsets back (exit 5 if they differ)
     and logs each change to audit.jsonl.
 
-    With --connector NAME, puts a sink connector's offsets back through Kafka Connect: with
-    --execute it stops the connector, waits until it is STOPPED, applies the checkpoint's
-    offsets, reads them back (exit 5, connector left STOPPED, if they differ), resumes it
-    and waits until it is RUNNING. A connector missing from the checkpoint or from Connect
-    exits 4.
+    With --connector NAME, puts a sink connector's offsets back through Kafka Connect (by
+    record time with --by-timestamp): with --execute it stops the connector, waits until it
+    is STOPPED, applies the checkpoint's offsets, reads them back (exit 5, connector left
+    STOPPED, if they differ), resumes it and waits until it is RUNNING. A connector missing
+    from the checkpoint or from Connect exits 4.
     """
     from .. import checkpoints, rollback
     from ..errors import UsageError
 
     state = app_context(ctx)
     if connector is not None:
-        if to_checkpoint is None or from_plan or group or topic or by_timestamp or plan_out:
-            raise UsageError("--connector takes --to-checkpoint REF (and --allow-clamp, "
-                             "--execute, --dir); drop --from-plan, --group, --topic, "
-                             "--by-timestamp and --plan-out.")
-        _rollback_connector(ctx, connector, to_checkpoint, allow_clamp, execute, directory)
+        if to_checkpoint is None or from_plan or group or topic or plan_out:
+            raise UsageError("--connector takes --to-checkpoint REF (and --by-timestamp, "
+                             "--allow-clamp, --execute, --dir); drop --from-plan, --group, "
+                             "--topic and --plan-out.")
+        _rollback_connector(ctx, connector, to_checkpoint, allow_clamp, by_timestamp, execute,
+                            directory)
         return
     if (to_checkpoint is None) == (from_plan is None):
         raise UsageError("give exactly one of --to-checkpoint REF or --from-plan FILE.")
