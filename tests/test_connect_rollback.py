@@ -196,12 +196,20 @@ def test_missing_connector_exits_4_and_usage_errors(cli, worker, sink):
     assert connect.status(name).state == "RUNNING"
     assert offsets_of(worker, name) == {(topic, 0): 6, (topic, 1): 6}
 
+    verify = [*base(worker), "checkpoint", "verify", "w", "--dir", directory]
+    assert cli(*verify).code == 0
+    blind = cli("-b", worker.bootstrap, "checkpoint", "verify", "w", "--dir", directory)
+    assert blind.code == 0 and "they were not checked" in blind.stderr
+
     # The checkpoint holds it, but Connect no longer does.
     connect.delete(name)
     gone = cli(*opts, "--connector", name, "--execute")
     assert gone.code == ExitCode.NOT_FOUND
     assert f"connector {name} does not exist on Kafka Connect" in gone.stderr
     assert gone.stdout == "" and "Traceback" not in gone.stderr
+    stale = cli(*verify)
+    assert stale.code == ExitCode.REFUSED
+    assert f"connector {name} no longer exists on Kafka Connect." in stale.stderr
 
 
 def test_refusals_change_nothing(cli, worker, sink):

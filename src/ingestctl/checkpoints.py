@@ -737,8 +737,8 @@ def _connectors_section(settings: Settings, names: list[str], cluster: str,
                         strict: bool) -> dict[str, ConnectorState]:
     """connector -> type, class, state, tasks, a sink's group and topics, and its offsets, from
     Kafka Connect (see checkpoint_connectors). A sink's group is recorded in the groups section
-    too (with its next/last record times), so `rollback --group connect-NAME --by-timestamp`
-    can place it on another cluster; `rollback --connector` uses the offsets recorded here."""
+    too (with its next/last record times), so `rollback --connector NAME --by-timestamp` can
+    place it on another cluster; `rollback --connector` uses the offsets recorded here."""
     return read_connectors(settings, names, cluster, strict)
 
 
@@ -746,7 +746,8 @@ def _connectors_section(settings: Settings, names: list[str], cluster: str,
 
 def applicability_problems(cp: Checkpoint, settings: Settings) -> list[str]:
     """Why the checkpoint no longer applies to the live cluster, one sentence each: another
-    cluster, a topic gone or with another partition count, an offset below log-start."""
+    cluster, a topic gone or with another partition count, an offset below log-start, a
+    recorded connector that Connect no longer has (when a Connect URL is configured)."""
     from . import kafka
     from .kafka import metadata
 
@@ -767,7 +768,23 @@ def applicability_problems(cp: Checkpoint, settings: Settings) -> list[str]:
                 problems.append(
                     f"group {group}: {tp[0]}[{tp[1]}] offset {offset} is below the log-start "
                     f"{marks[tp][0]} (the records were deleted).")
-    return problems
+    return problems + _connector_problems(cp, settings)
+
+
+def _connector_problems(cp: Checkpoint, settings: Settings) -> list[str]:
+    """Recorded connectors that Kafka Connect no longer has (`rollback --connector` needs
+    them); their sinks' offsets are checked with the groups."""
+    if not cp.connectors:
+        return []
+    if not settings.connect_url:
+        log.warning("the checkpoint records connectors; without --connect-url (or the "
+                    "profile's connect_url) they were not checked")
+        return []
+    from .connect import Connect
+
+    live = set(Connect(settings).connectors())
+    return [f"connector {name} no longer exists on Kafka Connect." for name in sorted(cp.connectors)
+            if name not in live]
 
 
 def partition_count_problems(cp: Checkpoint, known, topics: list[str]) -> list[str]:

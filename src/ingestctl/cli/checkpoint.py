@@ -249,7 +249,8 @@ def _subject_version(entry: dict | None) -> str:
 @app.command("verify")
 def verify(ctx: typer.Context, ref: Ref, directory: Dir = None) -> None:
     """Check that a checkpoint is intact (exit 7 if not) and still applies to the cluster:
-    same cluster, same partitions, offsets still retained (exit 3 listing each problem)."""
+    same cluster, same partitions, offsets still retained, recorded connectors still on
+    Kafka Connect (with a Connect URL) (exit 3 listing each problem)."""
     from .. import checkpoints
     from ..errors import RefusedError
 
