@@ -24,6 +24,7 @@ import fastavro
 from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
+from .avro_guard import excessive_count, needs_guard
 from .config import Settings
 from .errors import ExitCode, IngestError, UsageError
 from .kafka.registry import (
@@ -130,6 +131,7 @@ class Schema:
     fingerprint: str | None
     parsed: object = field(default=None, repr=False, compare=False)
     error: str | None = None  # why an Avro schema could not be parsed
+    guarded: bool = False  # has arrays of items that take no bytes (see avro_guard)
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,8 @@ class Registry:
                 fastavro.schema.UnknownType) as exc:
             return Schema(schema_id, "AVRO", fetched.schema_str, None,
                           error=f"{exc.__class__.__name__}: {exc}")
-        return Schema(schema_id, "AVRO", fetched.schema_str, fp, parsed)
+        return Schema(schema_id, "AVRO", fetched.schema_str, fp, parsed,
+                      guarded=needs_guard(parsed))
 
     def _parse_references(self, fetched: FetchedSchema, named: dict, done: set) -> None:
         """Parse the named types a schema references (depth first) into `named`."""
@@ -256,6 +259,12 @@ class Registry:
             raise InvalidRecordError(
                 f"schema id {schema_id} is not a valid Avro schema ({schema.error}).",
                 INVALID_SCHEMA, schema_id)
+        if schema.guarded:
+            problem = excessive_count(schema.parsed, payload)
+            if problem is not None:
+                raise InvalidRecordError(
+                    f"the value does not decode as Avro with schema id {schema_id}: {problem}.",
+                    CORRUPT_PAYLOAD, schema_id)
         stream = io.BytesIO(payload)
         try:
             datum = fastavro.schemaless_reader(stream, schema.parsed, None)
