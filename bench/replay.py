@@ -4,9 +4,11 @@
 whole topic into a fresh 6-partition topic, as its own process (wall time includes start-up;
 peak RSS from wait4):
 
-  raw loop    plain confluent-kafka consume(1000) -> produce, same partition, headers and
-              timestamps kept, at-least-once, stopping on the end offsets; and the same loop
-              adding the replay's four provenance headers (the bytes a replay writes)
+  raw loop    plain confluent-kafka consume(1000) -> produce with the client's defaults, same
+              partition, headers and timestamps kept, at-least-once, stopping on the end
+              offsets; the same loop adding the replay's four provenance headers (the bytes a
+              replay writes); and that one with the replay's consumer settings (its
+              fetch.queue.backoff.ms above all), to show what the replay costs beyond them
   kcat pipe   kcat -C … -e | kcat -P … (keys and values only), when kcat is installed
   ingestctl   replay --execute exactly-once, --mode at-least-once, and --workers 2
 
@@ -70,15 +72,19 @@ def ends(bootstrap: str, topic: str, isolation: str = "read_committed",
 
 
 def raw_loop(bootstrap: str, source: str, target: str, end_json: str,
-             provenance: bool = False) -> None:
-    """The baseline: what a hand-written confluent-kafka copy loop does (with provenance:
-    plus the four headers a replay adds, to show what writing them costs)."""
+             provenance: bool = False, tuned: bool = False) -> None:
+    """The baseline: what a hand-written confluent-kafka copy loop does with the client's
+    defaults (with provenance: plus the four headers a replay adds, to show what writing
+    them costs; tuned: with the consumer settings the replay uses, to show what the replay
+    costs beyond them)."""
     end = {int(p): o for p, o in json.loads(end_json).items()}
     extra = [[("ingestctl-replay-id", b"rp-0123456789abcdef"),
               ("ingestctl-source-topic", source.encode()),
               ("ingestctl-source-partition", str(p).encode())] for p in range(PARTITIONS)]
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-raw",
-                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         **({"queued.max.messages.kbytes": 8_192, "fetch.wait.max.ms": 100,
+                             "fetch.queue.backoff.ms": 50} if tuned else {})})
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
                          "queue.buffering.max.messages": 200_000})
     consumer.assign([TopicPartition(source, p, 0) for p in end])
@@ -184,10 +190,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--raw-loop", nargs=4, metavar=("BOOTSTRAP", "SRC", "DST", "ENDS"))
     parser.add_argument("--provenance", action="store_true")
+    parser.add_argument("--tuned", action="store_true")
     parser.add_argument("--fill", nargs=3, metavar=("BOOTSTRAP", "TOPIC", "RECORDS"))
     args = parser.parse_args()
     if args.raw_loop:
-        raw_loop(*args.raw_loop, provenance=args.provenance)
+        raw_loop(*args.raw_loop, provenance=args.provenance, tuned=args.tuned)
         return
     if args.fill:
         fill(args.fill[0], args.fill[1], int(args.fill[2]))
@@ -222,8 +229,9 @@ def run(bootstrap: str, records: int, rounds: int) -> None:
     print(f"{total:,} records × {VALUE_BYTES} B in {PARTITIONS} partitions "
           f"(filled in {time.perf_counter() - began:.1f} s) on {bootstrap}; best of {rounds} "
           "interleaved rounds\n")
-    pipelines = [("raw confluent-kafka loop", "raw", ""),
-                 ("raw loop + provenance headers", "raw+", "the replay's bytes")]
+    pipelines = [("raw confluent-kafka loop", "raw", "client defaults"),
+                 ("raw loop + provenance headers", "raw+", "the replay's bytes"),
+                 ("raw loop + provenance, tuned", "raw+tuned", "the replay's fetch settings")]
     if shutil.which("kcat"):
         pipelines.append(("kcat -C | kcat -P", "kcat", "keys and values only"))
     else:
@@ -236,9 +244,10 @@ def run(bootstrap: str, records: int, rounds: int) -> None:
         for index, (name, how, note) in enumerate(pipelines):
             target = f"{source}-{round_number}-{index}"
             create(bootstrap, target)
-            if how in ("raw", "raw+"):
+            if how in ("raw", "raw+", "raw+tuned"):
                 argv = [sys.executable, __file__, "--raw-loop", bootstrap, source, target,
-                        json.dumps(end), *(["--provenance"] if how == "raw+" else [])]
+                        json.dumps(end), *(["--provenance"] if how != "raw" else []),
+                        *(["--tuned"] if how == "raw+tuned" else [])]
                 wall, rss, _ = timed(argv)
             elif how == "kcat":
                 wall, rss, _ = timed(f"kcat -C -b {bootstrap} -t {source} -o beginning -e -q "

@@ -153,9 +153,13 @@ class Copier:
             return
         self._consumer = new_consumer(
             self._source, self._errors,
-            # Bounded prefetch keeps memory flat; below 32 MB the copy waits on fetches
-            # (16 MB: -10 %, 8 MB: -50 % here).
-            **{"queued.max.messages.kbytes": 32_768, "fetch.wait.max.ms": 100},
+            # Once the prefetch queue is full librdkafka pauses fetching for
+            # fetch.queue.backoff.ms, 1 s by default, while the copy drains the queue in a
+            # fraction of that and then waits: 50 ms gives ~1.4x the throughput here. With
+            # it, 8 MB of prefetch copies as fast as 32 MB, and keeps peak RSS near 120 MB
+            # (32 MB: ~155 MB) whatever the window.
+            **{"queued.max.messages.kbytes": 8_192, "fetch.wait.max.ms": 100,
+               "fetch.queue.backoff.ms": 50},
         )
         self._consumer.assign([TopicPartition(source_topic, p, self._next[p])
                                for p in sorted(self._pending)])
