@@ -297,6 +297,9 @@ def test_progress_records_round_trip_and_foreign_records_are_skipped():
     }
     stored = prog.decode(records)
     assert set(stored) == {"r1"}
+    records[prog.plan_key("r5")] = prog.encode_plan({**plan, "replay_id": "r5"})
+    assert set(prog.decode(records)) == {"r1", "r5"}
+    assert set(prog.decode(records, "r5")) == {"r5"} and prog.decode(records, "r9") == {}
     replay = stored["r1"]
     assert replay.window == {0: (5, 9), 1: (0, 4)}
     assert replay.state(0).done and replay.state(0).records == 3

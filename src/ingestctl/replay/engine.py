@@ -162,7 +162,8 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
     stored = None
     if prog.PROGRESS_TOPIC in tgt_topics:
         # What is decided now; the run re-reads it authoritatively after fencing.
-        stored = prog.decode(kcopy.read_compacted(target, prog.PROGRESS_TOPIC)).get(replay_id)
+        stored = prog.decode(kcopy.read_compacted(target, prog.PROGRESS_TOPIC),
+                             replay_id).get(replay_id)
     tps = [(topic, p) for p in src_meta.partitions]
     marks = metadata.watermarks(src_admin, tps)
     log_start = {p: marks[(t, p)][0] for t, p in tps}
@@ -419,8 +420,8 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
             try:
                 copier.init_transactions()
                 stored = prog.decode(kcopy.read_compacted(
-                    target, prog.PROGRESS_TOPIC, settle=True, on_wait=hooks.note)
-                ).get(plan.replay_id)
+                    target, prog.PROGRESS_TOPIC, settle=True, on_wait=hooks.note),
+                    plan.replay_id).get(plan.replay_id)
                 if stored is not None:
                     check_stored(stored, plan.replay_id, plan.identity, request.shards)
                 window = stored.window if stored is not None else plan.window
@@ -608,15 +609,16 @@ def _audit(directory: Path, plan: Plan, summary: dict) -> None:
 
 # -- reading the progress topic ---------------------------------------------------------------
 
-def _stored_replays(settings: Settings) -> dict[str, prog.StoredReplay]:
+def _stored_replays(settings: Settings,
+                    replay_id: str | None = None) -> dict[str, prog.StoredReplay]:
     admin = Admin(settings)
     if prog.PROGRESS_TOPIC not in metadata.list_topics(admin):
         return {}
-    return prog.decode(kcopy.read_compacted(settings, prog.PROGRESS_TOPIC))
+    return prog.decode(kcopy.read_compacted(settings, prog.PROGRESS_TOPIC), replay_id)
 
 
 def status(settings: Settings, replay_id: str) -> dict:
-    stored = _stored_replays(settings).get(replay_id)
+    stored = _stored_replays(settings, replay_id).get(replay_id)
     if stored is None:
         raise NotFoundError(
             f"no replay {replay_id} in {prog.PROGRESS_TOPIC} on {settings.bootstrap_servers}; "

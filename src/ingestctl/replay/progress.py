@@ -89,13 +89,17 @@ def encode_partition(replay_id: str, state: PartitionState, shard: str, now_ms: 
     }, sort_keys=True).encode()
 
 
-def decode(records: dict[bytes, bytes | None]) -> dict[str, StoredReplay]:
-    """Every replay in the progress topic's latest records. Records this version does not
+def decode(records: dict[bytes, bytes | None],
+           replay_id: str | None = None) -> dict[str, StoredReplay]:
+    """Every replay in the progress topic's latest records (only `replay_id`'s when given:
+    the topic holds every replay ever run on the cluster). Records this version does not
     understand (another format, not JSON) are skipped rather than trusted."""
     replays: dict[str, StoredReplay] = {}
     for key, value in records.items():
         parts = key.decode("utf-8", "replace").split("/")
         if len(parts) < 3 or parts[0] != "replay" or value is None:
+            continue
+        if replay_id is not None and parts[1] != replay_id:
             continue
         try:
             doc = json.loads(value)
