@@ -72,12 +72,13 @@ def test_bootstrap_servers_among_client_properties(cli, config_file, tmp_path, m
     bootstrap address (shown and used as such), never a second, hidden one."""
     def shown(*args):
         data = cli(*args, "config", "show", "-o", "json").json()
-        assert "bootstrap.servers" not in data["kafka"]
+        assert not {"bootstrap.servers", "metadata.broker.list"} & set(data["kafka"])
         return data["bootstrap_servers"]
 
     props = tmp_path / "client.properties"
     props.write_text("bootstrap.servers=props:9092\n")
     assert shown("-X", "bootstrap.servers=x:9092") == "x:9092"
+    assert shown("-X", "metadata.broker.list=alias:9092") == "alias:9092"
     assert shown("--command-config", str(props)) == "props:9092"
     assert shown("--command-config", str(props), "-X", "bootstrap.servers=x:9092") == "x:9092"
     assert shown("-b", "flag:9092", "-X", "bootstrap.servers=x:9092") == "flag:9092"

@@ -226,6 +226,12 @@ def translate_java_properties(props: dict[str, str], path: Path) -> dict[str, st
     return out
 
 
+def _pop_bootstrap(props: dict[str, str]) -> str | None:
+    """Take bootstrap.servers (or librdkafka's alias metadata.broker.list) out of props."""
+    alias = props.pop("metadata.broker.list", None)
+    return props.pop("bootstrap.servers", None) or alias
+
+
 def resolve(
     *,
     config: str | None,
@@ -280,10 +286,10 @@ def resolve(
     for item in x_props:
         key, value = parse_kv(item)
         given_props[key] = value
-    pick("bootstrap_servers", bootstrap_servers or given_props.pop("bootstrap.servers", None),
-         prof.get("bootstrap_servers") or profile_props.pop("bootstrap.servers", None), str)
-    given_props.pop("bootstrap.servers", None)
-    profile_props.pop("bootstrap.servers", None)
+    pick("bootstrap_servers", bootstrap_servers or _pop_bootstrap(given_props),
+         prof.get("bootstrap_servers") or _pop_bootstrap(profile_props), str)
+    _pop_bootstrap(given_props)
+    _pop_bootstrap(profile_props)
     registry = prof.get("schema_registry")
     if isinstance(registry, str):
         registry = {"url": registry}
