@@ -24,6 +24,29 @@ def test_version_and_help(cli):
     assert result.code == 0 and "sandbox" in result.stdout
 
 
+@pytest.mark.parametrize("command, sentence", [
+    (["replay"], "With --execute it copies exactly once"),
+    (["rollback"], "Refuses (exit 3, nothing changed) a group that is not Empty or Dead"),
+])
+def test_help_reads_well_in_80_columns(command, sentence):
+    """Paragraphs flow to the terminal's width instead of keeping the docstring's breaks."""
+    done = subprocess.run([sys.executable, "-m", "ingestctl", *command, "--help"],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = [line.rstrip() for line in lines[:next(i for i, line in enumerate(lines)
+                                                  if line.startswith("╭"))]]
+    paragraphs = "\n".join(text).split("\n\n")
+    assert sentence in " ".join(" ".join(paragraphs).split())
+    # Flowed prose fills each line but a paragraph's last; the docstring's own breaks would
+    # leave short lines inside it. (Examples, indented, keep their lines.)
+    for paragraph in paragraphs:
+        prose = [line for line in paragraph.strip("\n").splitlines()
+                 if not line.startswith("   ")]
+        assert all(len(line) > 60 for line in prose[:-1]), paragraph
+
+
 def test_help_does_not_import_the_kafka_client():
     code = ("import sys; from ingestctl.cli.main import main; main(['--help']); "
             "sys.exit(1 if {'confluent_kafka', 'fastavro'} & set(sys.modules) else 0)")

@@ -1,6 +1,7 @@
 """The entry point: global options, sub-command registration, and the single error boundary
 that turns IngestError into one line on stderr and its documented exit code."""
 
+import inspect
 import logging
 import sys
 import traceback
@@ -38,6 +39,31 @@ app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(groups_cmd.app, name="groups")
 app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(replay.app, name="replay")
+
+
+def _reflowed(text: str | None) -> str | None:
+    """A docstring with each paragraph's lines joined: Typer's help keeps the line breaks,
+    so in an 80-column terminal every long line wrapped again, ragged. Paragraphs with
+    indented lines (examples) stay as written."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        p if any(line.startswith(" ") for line in p.splitlines()) else " ".join(p.split("\n"))
+        for p in paragraphs)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    infos = [*typer_app.registered_commands, typer_app.registered_callback]
+    for info in filter(None, infos):
+        info.help = _reflowed(info.help)  # given as help=, else the docstring is used
+        info.callback.__doc__ = _reflowed(info.callback.__doc__)
+    for group in typer_app.registered_groups:
+        group.typer_instance.info.help = _reflowed(group.typer_instance.info.help)
+        _reflow_help(group.typer_instance)
+
+
+_reflow_help(app)
 
 _OUTPUTS = ("table", "json", "yaml")
 

@@ -59,8 +59,9 @@ ingestctl-invalid-reason). Without --validate, bytes are copied untouched.
 
 EXAMPLES
 
-  ingestctl replay --from-topic payments.authorized --to-topic payments.repair
-      --start 2026-11-26T02:10:00Z --end 2026-11-26T03:40:00Z --rate 5MiB/s --execute
+  ingestctl replay --from-topic payments.authorized \\
+      --to-topic payments.repair --rate 5MiB/s \\
+      --start 2026-11-26T02:10:00Z --end 2026-11-26T03:40:00Z --execute
 
   ingestctl replay status rp-3f9a1c0b2d4e5f60
 """
