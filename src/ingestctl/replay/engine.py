@@ -453,9 +453,11 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
                                            for r in resumed_from[:6])
                                + (" …" if len(resumed_from) > 6 else ""))
                 if stop.received:
+                    when = ("while it started a new producer; what was copied is committed"
+                            if reinits else "before this run copied anything")
                     raise IncompleteReplay(
-                        f"replay {plan.replay_id} was interrupted ({stop.received}) before "
-                        "this run copied anything. To resume, run the same command again "
+                        f"replay {plan.replay_id} was interrupted ({stop.received}) {when}. "
+                        "To resume, run the same command again "
                         f"(replay id {plan.replay_id}).", summary("incomplete", states))
                 copier.assign(request.source_topic, plan.replay_id, states, request.selection)
                 stopped = _copy(copier, plan, states, committed, unrecorded, stored is None,
