@@ -22,7 +22,12 @@ from .config import Settings
 from .connect import Connect, is_sink, sink_group, sink_offsets, sink_offsets_body
 from .errors import ClusterError, IncompleteError, IngestError, NotFoundError, RefusedError
 from .offsets import Bounds, Move, by_timestamp_wanted, name, place_all, timestamp_to_find
-from .rollback import offsets_for_times, partition_bounds, refuse_plan_problems
+from .rollback import (
+    offsets_for_times,
+    partition_bounds,
+    refuse_other_cluster,
+    refuse_plan_problems,
+)
 
 TP = tuple[str, int]
 _POLL_SECONDS = 0.25
@@ -105,11 +110,9 @@ def plan(settings: Settings, checkpoint_path: Path, connector: str,
     group = sink_group(connector, config)
     admin = kafka.Admin(settings)
     cluster = kafka.cluster_id(admin)
-    if cluster != cp.cluster_id and not by_timestamp:
-        raise RefusedError(
-            f"checkpoint {checkpoint_path} was taken on cluster {cp.cluster_id}, but "
-            f"{settings.bootstrap_servers} is cluster {cluster}: its offsets mean nothing here; "
-            "add --by-timestamp to place the connector by record time instead.")
+    if not by_timestamp:
+        refuse_other_cluster(checkpoint_path, cp.cluster_id, settings, cluster,
+                             "place the connector")
     worker_cluster = connect.info().get("kafka_cluster_id")
     if worker_cluster and worker_cluster != cluster:
         raise RefusedError(

@@ -136,11 +136,9 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
 
     admin = kafka.Admin(settings)
     cluster = kafka.cluster_id(admin)
-    if cluster != cp.cluster_id and not by_timestamp:
-        raise RefusedError(
-            f"checkpoint {checkpoint_path} was taken on cluster {cp.cluster_id}, but "
-            f"{settings.bootstrap_servers} is cluster {cluster}: its offsets mean nothing here; "
-            "add --by-timestamp to move the groups by record time instead.")
+    if not by_timestamp:
+        refuse_other_cluster(checkpoint_path, cp.cluster_id, settings, cluster,
+                             "move the groups")
     used_topics = sorted({t for offsets in recorded.values() for t, _ in offsets})
     _refuse(f"the partitions of checkpoint {checkpoint_path} no longer match the cluster; "
             "nothing was changed.",
@@ -174,6 +172,16 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
     how = "by timestamp" if by_timestamp else "by offset"
     return Plan("rollback", f"{checkpoint_path} ({how})", cluster,
                 time.time_ns() // 1_000_000, plans, bounds)
+
+
+def refuse_other_cluster(checkpoint_path: Path, recorded: str, settings: Settings,
+                         cluster: str, placing: str) -> None:
+    """Offsets recorded on another cluster mean nothing here (--by-timestamp goes by time)."""
+    if cluster != recorded:
+        raise RefusedError(
+            f"checkpoint {checkpoint_path} was taken on cluster {recorded}, but "
+            f"{settings.bootstrap_servers} is cluster {cluster}: its offsets mean nothing here; "
+            f"add --by-timestamp to {placing} by record time instead.")
 
 
 def offsets_for_times(admin, lookups: dict[TP, int]) -> dict[TP, int]:

@@ -22,28 +22,24 @@ Dir = Annotated[Path | None, typer.Option(
     "profile's checkpoint_dir, else ./checkpoints).")]
 
 
+def _moves_table(title: str, moves: list[dict]):
+    return make_table(
+        title, ["topic", "partition", "current", "target", "delta", "note"],
+        [(m["topic"], m["partition"], "-" if m["current"] is None else m["current"],
+          m["target"], "-" if m["delta"] is None else m["delta"], m["note"]) for m in moves])
+
+
 def _plan_tables(data: dict) -> list:
-    tables = []
-    for group in data["groups"]:
-        tables.append(make_table(
-            f"group {group['group']} ({group['state']})",
-            ["topic", "partition", "current", "target", "delta", "note"],
-            [(m["topic"], m["partition"], "-" if m["current"] is None else m["current"],
-              m["target"], "-" if m["delta"] is None else m["delta"], m["note"])
-             for m in group["partitions"]]))
-    return tables
+    return [_moves_table(f"group {g['group']} ({g['state']})", g["partitions"])
+            for g in data["groups"]]
 
 
 def _connector_tables(data: dict) -> list:
     tables = []
     for c in data["connectors"]:
         state = c["state"] + (f" -> {c['final_state']}" if c["final_state"] else "")
-        tables.append(make_table(
-            f"connector {c['connector']} ({state}), group {c['group']}",
-            ["topic", "partition", "current", "target", "delta", "note"],
-            [(m["topic"], m["partition"], "-" if m["current"] is None else m["current"],
-              m["target"], "-" if m["delta"] is None else m["delta"], m["note"])
-             for m in c["partitions"]]))
+        tables.append(_moves_table(f"connector {c['connector']} ({state}), group {c['group']}",
+                                   c["partitions"]))
     return tables
 
 
