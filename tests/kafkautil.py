@@ -1,9 +1,9 @@
 """Direct confluent-kafka helpers for setting up test data on the real broker."""
 
-import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from waiting import wait_for
 
 
 def admin(bootstrap: str) -> AdminClient:
@@ -61,9 +61,8 @@ def read_all(bootstrap: str, topic: str, partitions, isolation: str = "read_comm
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     out, done = [], {p for p, e in ends.items() if e == 0}
     position = {p: 0 for p in partitions}
-    deadline = time.monotonic() + 120
-    while len(done) < len(ends):
-        assert time.monotonic() < deadline, f"reading {topic} did not reach {ends}"
+
+    def read_more() -> bool:
         for msg in consumer.consume(1000, timeout=1):
             if msg.error():
                 continue
@@ -74,5 +73,9 @@ def read_all(bootstrap: str, topic: str, partitions, isolation: str = "read_comm
                 pos = consumer.position([TopicPartition(topic, p)])[0].offset
                 if position[p] >= end or pos >= end:
                     done.add(p)
+        return len(done) == len(ends)
+
+    if len(done) < len(ends):
+        wait_for(f"reading {topic} to {ends}", read_more, timeout=120, interval=0)
     consumer.close()
     return out

@@ -1,7 +1,6 @@
 """Real consumers for the rollback and reset tests: a live group member, and a consumer that
 reports where a group really starts reading."""
 
-import time
 from contextlib import contextmanager
 
 from confluent_kafka import Consumer
@@ -35,15 +34,17 @@ def first_records(bootstrap: str, group: str, topic: str, partitions) -> dict[in
                          "enable.auto.commit": False, "auto.offset.reset": "error"})
     consumer.subscribe([topic])
     first: dict[int, tuple] = {}
-    deadline = time.monotonic() + 60
-    try:
-        while len(first) < len(partitions):
-            assert time.monotonic() < deadline, f"got only {first}"
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
+
+    def one_more() -> bool:
+        msg = consumer.poll(0.5)
+        if msg is not None:
             assert msg.error() is None, msg.error()
             first.setdefault(msg.partition(), (msg.offset(), msg.key()))
+        return len(first) >= len(partitions)
+
+    try:
+        wait_for(f"a first record on each of partitions {list(partitions)}", one_more,
+                 interval=0)
     finally:
         consumer.close()
     return first
