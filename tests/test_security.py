@@ -30,7 +30,8 @@ from conftest import SESSION_SANDBOXES, run_process, unique
 from kafkautil import commit, committed, create_topic, produce
 from waiting import wait_for
 
-from ingestctl import kafka, sandbox, sandbox_security
+from ingestctl import kafka, sandbox
+from ingestctl.sandbox import security as sandbox_security
 from ingestctl.config import Settings
 from ingestctl.errors import ClusterError, ExitCode
 from ingestctl.kafka.security import upsert_scram_user

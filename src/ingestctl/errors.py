@@ -50,3 +50,7 @@ class IncompleteError(IngestError):
 
 class InvalidFileError(IngestError):
     exit_code = ExitCode.INVALID_FILE
+
+
+class SandboxError(ClusterError):
+    """The sandbox could not be set up or started (exit 5: no cluster to talk to)."""

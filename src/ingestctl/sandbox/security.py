@@ -21,8 +21,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import UsageError
-from .fsutil import atomic_write, private_dir
+from ..errors import SandboxError, UsageError
+from ..fsutil import atomic_write, private_dir
 
 SUPER_USER = "admin"
 SASL_MECHANISMS = ("SCRAM-SHA-512", "PLAIN")
@@ -57,7 +57,6 @@ authorityKeyIdentifier = keyid
 def _openssl() -> str:
     tool = shutil.which("openssl")
     if not tool:
-        from .sandbox import SandboxError
 
         raise SandboxError(
             "the sandbox's TLS listener needs certificates made with openssl, which is not "
@@ -69,7 +68,6 @@ def _openssl() -> str:
 def _run_openssl(args: list[str], cwd: Path) -> None:
     result = subprocess.run([_openssl(), *args], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
-        from .sandbox import SandboxError
 
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:]
         raise SandboxError(f"openssl {args[0]} failed: {' '.join(detail)[:300]}")
@@ -126,7 +124,7 @@ def _credentials_text(password: str) -> str:
 
 def super_user_password(info: dict) -> str:
     """The super user's password, read back from its credentials file."""
-    from .config import parse_properties
+    from ..config import parse_properties
 
     return parse_properties(Path(info["credentials_file"]))["sasl.password"]
 
@@ -196,9 +194,9 @@ def server_properties(base: str, info: dict) -> str:
 def after_start(bootstrap: str, info: dict, timeout: float) -> None:
     """Give the super user its SCRAM credential (through the PLAINTEXT listener); idempotent,
     so a restart or a reused data dir converges."""
-    from .config import Settings
-    from .kafka import Admin
-    from .kafka.security import upsert_scram_user
+    from ..config import Settings
+    from ..kafka import Admin
+    from ..kafka.security import upsert_scram_user
 
     admin = Admin(Settings(bootstrap_servers=bootstrap, timeout=timeout))
     upsert_scram_user(admin, SUPER_USER, super_user_password(info))
