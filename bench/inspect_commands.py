@@ -22,8 +22,10 @@ from contextlib import contextmanager
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ingestctl import inspect, sandbox
+from ingestctl import sandbox
 from ingestctl.config import Settings
+from ingestctl.inspection import groups as group_views
+from ingestctl.inspection import topics as topic_views
 
 PARTITIONS = 1000
 GROUPS = 20
@@ -111,16 +113,16 @@ def main() -> None:
             base = ["-b", bootstrap]
             cases = [
                 ("topics describe (1,000 partitions)",
-                 lambda: inspect.describe_topics(settings, [topic]),
+                 lambda: topic_views.describe_topics(settings, [topic]),
                  [*base, "topics", "describe", topic]),
                 (f"groups list ({GROUPS} groups)",
-                 lambda: inspect.list_groups(settings),
+                 lambda: group_views.list_groups(settings),
                  [*base, "groups", "list"]),
                 ("groups describe (1 group, 1,000 lagging partitions)",
-                 lambda: inspect.describe_groups(settings, groups[1:2]),
+                 lambda: group_views.describe_groups(settings, groups[1:2]),
                  [*base, "groups", "describe", groups[1]]),
                 (f"groups describe ({GROUPS} groups at 10 offsets per partition)",
-                 lambda: inspect.describe_groups(settings, groups),
+                 lambda: group_views.describe_groups(settings, groups),
                  [*base, "groups", "describe", *groups]),
             ]
             print(f"{PARTITIONS} partitions x {RECORDS_PER_PARTITION} records, {GROUPS} groups; "

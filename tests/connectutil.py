@@ -6,8 +6,8 @@ from pathlib import Path
 
 from waiting import wait_for  # noqa: F401  (the worker delivers and commits every second)
 
-from ingestctl import connect
 from ingestctl.config import Settings
+from ingestctl.services import connect
 
 FILE_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingestctl import avro_guard
 from ingestctl.config import Settings
-from ingestctl.schema import CORRUPT_PAYLOAD, InvalidRecordError, Registry, Schema
+from ingestctl.serde import avro_guard
+from ingestctl.serde.schema import CORRUPT_PAYLOAD, InvalidRecordError, Registry, Schema
 
 EMPTY = {"type": "record", "name": "Empty", "fields": []}
 NOTHING = {"type": "record", "name": "Nothing", "fields": [{"name": "n", "type": "null"}]}

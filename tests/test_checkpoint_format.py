@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingestctl import checkpoints as cps
+from ingestctl.checkpoints import live, model, store, waves
 from ingestctl.errors import ExitCode, InvalidFileError, NotFoundError, UsageError
+from ingestctl.files import documents
 
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
 offsets = st.integers(min_value=0, max_value=2**62)
@@ -28,10 +30,10 @@ def checkpoints(draw):
         for p in draw(st.lists(st.integers(0, 50), max_size=5, unique=True)):
             log_start = draw(offsets)
             end = log_start + draw(st.integers(0, 10**9))
-            partitions[p] = cps.PartitionState(
+            partitions[p] = model.PartitionState(
                 p, log_start, end, draw(times), draw(times),
                 tuple(sorted(draw(st.sets(st.integers(0, 2**31 - 1), max_size=2)))))
-        topics[topic] = cps.TopicState(partitions)
+        topics[topic] = model.TopicState(partitions)
     groups = {}
     for group in draw(st.lists(texts, max_size=3, unique=True)):
         group_offsets = {}
@@ -39,9 +41,9 @@ def checkpoints(draw):
             chosen = draw(st.lists(st.sampled_from(sorted(state.partitions)), unique=True)
                           if state.partitions else st.just([]))
             if chosen:
-                group_offsets[topic] = {p: cps.GroupOffset(p, draw(offsets), draw(times),
+                group_offsets[topic] = {p: model.GroupOffset(p, draw(offsets), draw(times),
                                                            draw(times)) for p in chosen}
-        groups[group] = cps.GroupState(draw(st.sampled_from(["Stable", "Empty", "Dead"])),
+        groups[group] = model.GroupState(draw(st.sampled_from(["Stable", "Empty", "Dead"])),
                                        draw(st.integers(0, 100)), group_offsets)
     schemas = {s: cps.SchemaVersion(draw(st.integers(0, 2**31)), draw(st.integers(1, 999)),
                                     "sha256:" + draw(st.text("0123456789abcdef", min_size=64,
@@ -67,7 +69,7 @@ def test_written_file_reads_back_and_is_private(tmp_path_factory, cp):
     directory = tmp_path_factory.mktemp("cps") / "checkpoints"
     path = cps.write(cp, directory)
     assert path.parent == directory / cp.wave
-    assert path.name == cps.file_name(cp.created_at)
+    assert path.name == store.file_name(cp.created_at)
     assert cps.load(path) == cp
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
@@ -77,12 +79,12 @@ def test_written_file_reads_back_and_is_private(tmp_path_factory, cp):
 def sample() -> cps.Checkpoint:
     return cps.Checkpoint(
         wave="wave-3", created_at=1795734000123, cluster_id="Jc9t2abc", note="before cutover",
-        topics={"payments": cps.TopicState({
-            0: cps.PartitionState(0, 0, 1200, 1795730000000, 1795733000000, (42,)),
-            1: cps.PartitionState(1, 10, 900, 1795730000500, 1795733000500, ())})},
-        groups={"sink": cps.GroupState("Empty", 0, {"payments": {
-            0: cps.GroupOffset(0, 1100, 1795732000000, 1795731999000),
-            1: cps.GroupOffset(1, 900, None, 1795733000500)}})},
+        topics={"payments": model.TopicState({
+            0: model.PartitionState(0, 0, 1200, 1795730000000, 1795733000000, (42,)),
+            1: model.PartitionState(1, 10, 900, 1795730000500, 1795733000500, ())})},
+        groups={"sink": model.GroupState("Empty", 0, {"payments": {
+            0: model.GroupOffset(0, 1100, 1795732000000, 1795731999000),
+            1: model.GroupOffset(1, 900, None, 1795733000500)}})},
     )
 
 
@@ -123,7 +125,7 @@ def _rewrite(path: Path, edit) -> None:
     buggy writer would produce, so the field checks (not the checksum) must catch it."""
     document = yaml.safe_load(path.read_text())
     edit(document)
-    document["checksum"] = cps.checksum(document)
+    document["checksum"] = documents.checksum(document)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
@@ -197,9 +199,9 @@ def test_wave_plan(tmp_path):
     plan = tmp_path / "waves.yaml"
     plan.write_text("waves:\n  wave-3:\n    topics: [a, b]\n    groups: [sink]\n"
                     "    connectors: [jdbc-sink]\n  wave-4:\n    topics: [c]\n")
-    assert cps.load_wave_plan(plan, "wave-3") == cps.WaveScope(["a", "b"], ["sink"],
+    assert cps.load_wave_plan(plan, "wave-3") == waves.WaveScope(["a", "b"], ["sink"],
                                                                ["jdbc-sink"])
-    assert cps.load_wave_plan(plan, "wave-4") == cps.WaveScope(["c"], [], [])
+    assert cps.load_wave_plan(plan, "wave-4") == waves.WaveScope(["c"], [], [])
     with pytest.raises(UsageError, match="wave-5 is not in"):
         cps.load_wave_plan(plan, "wave-5")
     plan.write_text("waves:\n  wave-3:\n    topic: [a]\n")
@@ -208,11 +210,11 @@ def test_wave_plan(tmp_path):
 
 
 def test_wire_schema_id():
-    assert cps.wire_schema_id(b"\x00\x00\x00\x00\x2a{...}") == 42
-    assert cps.wire_schema_id(b"\x00\x00\x01\x00\x00") == 65536
-    assert cps.wire_schema_id(b'{"json": 1}') is None
-    assert cps.wire_schema_id(b"\x00\x00") is None
-    assert cps.wire_schema_id(None) is None
+    assert live.wire_schema_id(b"\x00\x00\x00\x00\x2a{...}") == 42
+    assert live.wire_schema_id(b"\x00\x00\x01\x00\x00") == 65536
+    assert live.wire_schema_id(b'{"json": 1}') is None
+    assert live.wire_schema_id(b"\x00\x00") is None
+    assert live.wire_schema_id(None) is None
 
 
 def test_checkpoint_dir_precedence(tmp_path):

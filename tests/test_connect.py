@@ -12,9 +12,10 @@ from conftest import run_process, unique
 from connectutil import FILE_SINK, client, lines, wait_for
 from kafkautil import create_topic, produce
 
-from ingestctl import connect, sandbox
+from ingestctl import sandbox
 from ingestctl.config import Settings
 from ingestctl.errors import ClusterError, NotFoundError, UsageError
+from ingestctl.services import connect
 
 
 @pytest.fixture(scope="module")

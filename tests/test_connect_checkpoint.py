@@ -16,8 +16,9 @@ from kafkautil import create_topic, produce
 from test_checkpoint_format import checkpoints, names, offsets, texts
 
 from ingestctl import checkpoints as cps
-from ingestctl.checkpoint_connectors import ConnectorState, TaskState, diff_connectors
+from ingestctl.checkpoints.connectors import ConnectorState, TaskState, diff_connectors
 from ingestctl.errors import ExitCode, InvalidFileError
+from ingestctl.files import documents
 
 STATES = ["RUNNING", "PAUSED", "STOPPED", "FAILED", "UNASSIGNED", "RESTARTING"]
 json_values = st.recursive(
@@ -78,7 +79,7 @@ def _rewrite(path, edit) -> None:
     would: the field checks (not the checksum) must catch it."""
     document = yaml.safe_load(path.read_text())
     edit(document["connectors"])
-    document["checksum"] = cps.checksum(document)
+    document["checksum"] = documents.checksum(document)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 

@@ -15,9 +15,10 @@ from connectutil import FILE_SINK, connector, lines, offsets_of, wait_for
 from kafkautil import create_topic, produce
 from rollbackutil import member
 
-from ingestctl import checkpoints, connector_rollback
+from ingestctl import checkpoints
 from ingestctl.config import Settings
 from ingestctl.errors import ClusterError, ExitCode
+from ingestctl.moves import connectors as connector_rollback
 
 
 @pytest.fixture(scope="module")

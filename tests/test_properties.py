@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from ingestctl import secrets
 from ingestctl.config import load_config_file, parse_properties, resolve
 from ingestctl.errors import InvalidFileError, UsageError
-from ingestctl.offsets import Bounds, Move
-from ingestctl.rollback import GroupPlan, Plan, load_plan, save_plan
+from ingestctl.moves.plan import GroupPlan, Plan
+from ingestctl.moves.planfile import load_plan, save_plan
+from ingestctl.moves.planners import Bounds, Move
 
 files = settings(max_examples=60, deadline=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -20,9 +20,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafkautil import create_topic, produce, read_all
 
-from ingestctl import sandbox, schema
+from ingestctl import sandbox
 from ingestctl.config import Settings
 from ingestctl.errors import ClusterError, NotFoundError, UsageError
+from ingestctl.serde import schema
 
 PAYMENT_V1 = {
     "type": "record", "name": "Payment", "namespace": "acme.payments",

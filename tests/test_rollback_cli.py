@@ -13,9 +13,10 @@ from conftest import unique
 from kafkautil import commit, committed, create_topic, produce
 from rollbackutil import first_records, member
 
-from ingestctl import checkpoints, rollback
+from ingestctl import checkpoints
 from ingestctl.config import Settings
 from ingestctl.errors import ClusterError, ExitCode
+from ingestctl.moves import apply
 
 BASE = (int(time.time()) - 3600) * 1000  # inside retention, fixed for the whole run
 
@@ -187,9 +188,9 @@ def test_read_back_names_the_partitions_that_differ(kafka_bootstrap, wave):
 
     topic, group, _ = wave
     admin = kafka.Admin(Settings(bootstrap_servers=kafka_bootstrap))
-    rollback.verify_applied(admin, group, {(topic, 0): 9, (topic, 1): 10})
+    apply.verify_applied(admin, group, {(topic, 0): 9, (topic, 1): 10})
     with pytest.raises(ClusterError) as caught:
-        rollback.verify_applied(admin, group, {(topic, 0): 9, (topic, 1): 3})
+        apply.verify_applied(admin, group, {(topic, 0): 9, (topic, 1): 3})
     assert caught.value.exit_code == ExitCode.CLUSTER
     assert caught.value.details == [f"{topic}[1]: expected 3, the cluster holds 10"]
 

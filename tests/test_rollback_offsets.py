@@ -3,10 +3,10 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingestctl.offsets import (
+from ingestctl.moves.drift import drift
+from ingestctl.moves.planners import (
     Bounds,
     by_timestamp_wanted,
-    drift,
     place,
     place_all,
     reset_wanted,

@@ -19,7 +19,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from conftest import unique
 from kafkautil import admin, create_topic, produce, read_all
 
-from ingestctl import checkpoints, sandbox, schema
+from ingestctl import checkpoints, sandbox
+from ingestctl.serde import schema
 
 PAYMENT_V1 = {
     "type": "record", "name": "Payment", "namespace": "acme.payments",

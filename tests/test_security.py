@@ -31,10 +31,10 @@ from kafkautil import commit, committed, create_topic, produce
 from waiting import wait_for
 
 from ingestctl import kafka, sandbox
-from ingestctl.sandbox import security as sandbox_security
 from ingestctl.config import Settings
 from ingestctl.errors import ClusterError, ExitCode
 from ingestctl.kafka.security import upsert_scram_user
+from ingestctl.sandbox import security as sandbox_security
 
 PLANTED = "Planted-Zq7x-profile-secret-8841"  # user ops, through a profile (${env:...})
 PLANTED_X = "Planted-Kv3w-flag-secret-2290"  # user ops-x, through -X

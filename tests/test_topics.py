@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingestctl.errors import ExitCode
-from ingestctl.inspect import record_view, replay_window
+from ingestctl.inspection.peek import record_view
+from ingestctl.inspection.topics import replay_window
 from ingestctl.kafka.records import Record
 from ingestctl.parsing import format_time
 

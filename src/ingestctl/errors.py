@@ -54,3 +54,45 @@ class InvalidFileError(IngestError):
 
 class SandboxError(ClusterError):
     """The sandbox could not be set up or started (exit 5: no cluster to talk to)."""
+
+
+class TransactionExpiredError(IncompleteError):
+    """This run stalled (paused, swapped out) longer than transaction.timeout.ms: the broker
+    aborted its open transaction and fenced its producer. A re-run re-initialises it."""
+
+
+class FencedError(IncompleteError):
+    """Another run with the same transactional id started: this one must stop."""
+
+
+class InvalidRecordError(IngestError):
+    """A value that does not decode. `reason` is one of the reason constants of serde.schema;
+    `schema_id` is set once the header was read. Callers that handle records one by one
+    (replay --validate, peek) catch it; uncaught it exits 7, like any unreadable input."""
+
+    exit_code = ExitCode.INVALID_FILE
+
+    def __init__(self, message: str, reason: str, schema_id: int | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.schema_id = schema_id
+
+
+class UnknownSchemaError(NotFoundError):
+    """The registry does not know a schema id (40403)."""
+
+    def __init__(self, message: str, schema_id: int | None):
+        super().__init__(message)
+        self.schema_id = schema_id
+
+
+class UnknownSubjectError(NotFoundError):
+    """The registry has no such subject (40401) or subject version (40402)."""
+
+
+class IncompleteReplay(IncompleteError):
+    """The replay stopped before its end; `summary` says how far it got."""
+
+    def __init__(self, message: str, summary: dict):
+        super().__init__(message)
+        self.summary = summary

@@ -26,10 +26,10 @@ def _tasks(tasks: list[dict]) -> str:
 def list_connectors(ctx: typer.Context) -> None:
     """Every connector with its state, tasks, and for a sink its consumer group and total lag
     in records and seconds (on the cluster of --bootstrap-servers)."""
-    from .. import connect
+    from ..inspection import connectors as connector_views
 
     state = app_context(ctx)
-    rows, notes = connect.list_connectors(state.settings)
+    rows, notes = connector_views.list_connectors(state.settings)
     for message in notes:
         note(message)
 
@@ -53,10 +53,10 @@ def describe(
     one's trace); for a sink its topics, consumer group (connect-NAME unless overridden) and
     per partition committed offset, end, lag in records and in seconds. A connector Connect
     does not have exits 4."""
-    from .. import connect
+    from ..inspection import connectors as connector_views
 
     state = app_context(ctx)
-    rows, notes = connect.describe_connectors(state.settings, names)
+    rows, notes = connector_views.describe_connectors(state.settings, names)
     for message in notes:
         note(message)
 

@@ -7,6 +7,7 @@ import typer
 from ..parsing import parse_duration_ms
 from .context import app_context
 from .render import duration, emit, key_values, make_table, note, table_time
+from .reset import reset
 
 app = typer.Typer(
     help="Consumer groups: state, members, lag in records and in seconds.",
@@ -21,10 +22,10 @@ def _dash(value):
 @app.command("list")
 def list_groups(ctx: typer.Context) -> None:
     """Groups with state, members, topics and total lag in records."""
-    from .. import inspect
+    from ..inspection import groups as group_views
 
     state = app_context(ctx)
-    data = inspect.list_groups(state.settings)
+    data = group_views.list_groups(state.settings)
 
     def table(rows):
         return [make_table(None, ["group", "state", "members", "topics", "total lag"], [
@@ -44,10 +45,10 @@ def describe(
     """State, members, and per partition: committed offset, end offset (high watermark), lag
     in records and in seconds (how old the next unconsumed record is; 0 when caught up).
     Partitions the group never committed show '-' (null in JSON), not zero."""
-    from .. import inspect
+    from ..inspection import groups as group_views
 
     state = app_context(ctx)
-    data = inspect.describe_groups(state.settings, groups, topic or None)
+    data = group_views.describe_groups(state.settings, groups, topic or None)
 
     def table(items):
         out = []
@@ -88,7 +89,7 @@ def wait(
     """Block until the group's total lag is at most --max-lag: the gate before a cutover.
     Exit 0 when it is, 6 on timeout; progress goes to stderr. Partitions without a committed
     offset do not count towards the lag."""
-    from .. import inspect
+    from ..inspection import groups as group_views
 
     state = app_context(ctx)
     timeout_ms = parse_duration_ms(timeout, "--timeout")
@@ -99,7 +100,9 @@ def wait(
         extra = f"; partitions without a committed offset: {uncommitted}" if uncommitted else ""
         note(f"group {group}: total lag {lag.total_lag} > {max_lag} after {waited:.1f} s{extra}")
 
-    data = inspect.wait_for_lag(state.settings, group, max_lag, timeout_ms,
+    data = group_views.wait_for_lag(state.settings, group, max_lag, timeout_ms,
                                 interval_ms, progress)
     emit(state.output, data, lambda d: [key_values(None, list(d.items()))])
-from . import reset  # noqa: E402, F401  (registers `groups reset` on this app)
+
+
+app.command("reset")(reset)

@@ -149,10 +149,13 @@ def replay(
         return
     from ..checkpoints import checkpoint_dir
     from ..config import resolve
+    from ..errors import IncompleteReplay
     from ..parsing import parse_kv, parse_partition_offsets, parse_partitions, parse_rate
     from ..parsing import parse_time_ms as parse_time
-    from ..replay import engine
+    from ..replay import plan as replay_plan
+    from ..replay.model import Hooks, ReplayRequest
     from ..replay.quota import Quota
+    from ..replay.run import execute
     from ..replay.validate import Validation
     from ..replay.window import Selection, WindowSpec, check_replay_id, parse_shard
 
@@ -176,7 +179,7 @@ def replay(
                              "--end TIME).")
         if end and to_checkpoint:
             raise UsageError("give the window's end by --to-checkpoint or by --end, not both.")
-        window, checkpoint_cluster = engine.checkpoint_window(
+        window, checkpoint_cluster = replay_plan.checkpoint_window(
             audit_dir, from_topic, from_checkpoint, group, to_checkpoint, narrowed,
             end_time=parse_time(end, "--end") if end else None)
     elif group or to_checkpoint:
@@ -196,7 +199,7 @@ def replay(
     quota = Quota(parse_rate(rate) if rate else source.replay_rate,
                   _positive(max_records_per_sec, "--max-records-per-sec")
                   or source.replay_max_records_per_sec)
-    request = engine.ReplayRequest(
+    request = ReplayRequest(
         source_topic=from_topic, target_topic=to_topic, window=window, selection=selection,
         partitioning=partitioning, mode=mode,
         replay_id=check_replay_id(replay_id) if replay_id else None,
@@ -215,17 +218,17 @@ def replay(
                          command_config=None if to_profile else state.command_config,
                          schema_registry=None, connect_url=None, timeout=state.timeout)
         target.verbose = state.verbose
-    plan = engine.plan(source, target, request)
+    plan = replay_plan.plan(source, target, request)
     if not execute:
-        document = engine.plan_document(source, plan, request.shard)
+        document = replay_plan.plan_document(source, plan, request.shard)
         emit(state.output, document, _plan_table)
         note("nothing changed; add --execute to copy.")
         return
     with _progress_bar(plan.replay_id) as progress:
-        hooks = engine.Hooks(note=note, progress=progress)
+        hooks = Hooks(note=note, progress=progress)
         try:
-            summary = engine.execute(source, target, plan, hooks, audit_dir)
-        except engine.IncompleteReplay as exc:
+            summary = execute(source, target, plan, hooks, audit_dir)
+        except IncompleteReplay as exc:
             emit(state.output, exc.summary, _summary_table)
             raise
     emit(state.output, summary, _summary_table)
@@ -235,19 +238,19 @@ def replay(
 def status(ctx: typer.Context, replay_id: Annotated[str, typer.Argument(
         help="The replay id (printed by the plan and the summary).")]) -> None:
     """Progress of a replay, from its progress records on the target cluster (-b/-p)."""
-    from ..replay import engine
+    from ..replay import status as replay_status
 
     state = app_context(ctx)
-    emit(state.output, engine.status(state.settings, replay_id), _status_table)
+    emit(state.output, replay_status.status(state.settings, replay_id), _status_table)
 
 
 @app.command("list")
 def list_cmd(ctx: typer.Context) -> None:
     """Replays recorded in the progress topic of the cluster (-b/-p): newest first."""
-    from ..replay import engine
+    from ..replay import status as replay_status
 
     state = app_context(ctx)
-    rows = engine.list_replays(state.settings)
+    rows = replay_status.list_replays(state.settings)
 
     def table(data):
         return [make_table(None, ["replay", "status", "source", "target", "records",

@@ -1,16 +1,14 @@
 """`ingestctl groups reset`: move one group's offsets ad hoc, with the planner, refusals and
-apply step of `rollback`. Registered on the groups app by the last line of cli/groups.py."""
+apply step of `rollback`. cli/groups.py registers it on the groups app."""
 
 from typing import Annotated
 
 import typer
 
 from .context import app_context
-from .groups import app
 from .rollback import AllowClamp, Dir, Execute, PlanOut, finish
 
 
-@app.command("reset")
 def reset(
     ctx: typer.Context,
     group: Annotated[str, typer.Argument(help="The consumer group.", show_default=False)],
@@ -47,8 +45,8 @@ def reset(
     Prints the plan; --execute applies it in one request, reads it back (exit 5 if it differs)
     and logs it to audit.jsonl.
     """
-    from .. import rollback
     from ..errors import UsageError
+    from ..moves.plan import ResetSpec, plan_reset
     from ..parsing import parse_duration_ms, parse_partitions, parse_time_ms
 
     given = {"--to-datetime": to_datetime is not None, "--by-duration": by_duration is not None,
@@ -59,17 +57,17 @@ def reset(
     if to_offset is not None and to_offset < 0:
         raise UsageError(f"--to-offset: {to_offset} is negative; offsets start at 0.")
     if to_datetime is not None:
-        spec = rollback.ResetSpec("to-datetime", parse_time_ms(to_datetime, "--to-datetime"))
+        spec = ResetSpec("to-datetime", parse_time_ms(to_datetime, "--to-datetime"))
     elif by_duration is not None:
-        spec = rollback.ResetSpec("by-duration", parse_duration_ms(by_duration, "--by-duration"))
+        spec = ResetSpec("by-duration", parse_duration_ms(by_duration, "--by-duration"))
     elif to_offset is not None:
-        spec = rollback.ResetSpec("to-offset", to_offset)
+        spec = ResetSpec("to-offset", to_offset)
     elif shift_by is not None:
-        spec = rollback.ResetSpec("shift-by", shift_by)
+        spec = ResetSpec("shift-by", shift_by)
     else:
-        spec = rollback.ResetSpec("to-earliest" if to_earliest else "to-latest")
+        spec = ResetSpec("to-earliest" if to_earliest else "to-latest")
     chosen = parse_partitions(partitions) if partitions is not None else None
     state = app_context(ctx)
-    plan = rollback.plan_reset(state.settings, group, list(dict.fromkeys(topic)), spec, chosen,
+    plan = plan_reset(state.settings, group, list(dict.fromkeys(topic)), spec, chosen,
                                allow_clamp)
     finish(ctx, plan, plan_out, execute, directory)

@@ -46,12 +46,13 @@ def _connector_tables(data: dict) -> list:
 def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
                         allow_clamp: bool, by_timestamp: bool, execute: bool,
                         directory: Path | None) -> None:
-    from .. import checkpoints, connector_rollback
+    from .. import checkpoints
+    from ..moves import connectors as connector_moves
 
     state = app_context(ctx)
     directory = checkpoints.checkpoint_dir(directory, state.settings)
     path = checkpoints.resolve_ref(to_checkpoint, directory)
-    plan = connector_rollback.plan(state.settings, path, connector, allow_clamp, by_timestamp)
+    plan = connector_moves.plan(state.settings, path, connector, allow_clamp, by_timestamp)
     if plan.at_target or not execute:
         emit(state.output, plan.as_json(executed=False), _connector_tables)
         if plan.at_target:
@@ -61,7 +62,7 @@ def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
             note("nothing changed; add --execute to stop the connector, apply the offsets, "
                  "read them back and resume it")
         return
-    done = connector_rollback.execute(state.settings, plan, directory)
+    done = connector_moves.execute(state.settings, plan, directory)
     emit(state.output, done.as_json(executed=True), _connector_tables)
     note(f"connector {connector} stopped, offsets applied and read back, resumed "
          f"({done.final_state}); logged to the audit log.")
@@ -70,12 +71,12 @@ def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
 def finish(ctx: typer.Context, plan, plan_out: Path | None, execute: bool,
            directory: Path | None) -> None:
     """Save, print and (with --execute) apply a plan; shared by rollback and groups reset."""
-    from .. import rollback
     from ..checkpoints import checkpoint_dir
+    from ..moves import apply, planfile
 
     state = app_context(ctx)
     if plan_out is not None:
-        path = rollback.save_plan(plan, plan_out)
+        path = planfile.save_plan(plan, plan_out)
         note(f"plan saved to {path}; apply it with `ingestctl rollback --from-plan {path} "
              "--execute`.")
     if plan.at_target:
@@ -87,7 +88,7 @@ def finish(ctx: typer.Context, plan, plan_out: Path | None, execute: bool,
         emit(state.output, plan.as_json(executed=False), _plan_tables)
         note("nothing changed; add --execute to apply")
         return
-    changed = rollback.execute(state.settings, plan,
+    changed = apply.execute(state.settings, plan,
                                checkpoint_dir(directory, state.settings))
     emit(state.output, plan.as_json(executed=True), _plan_tables)
     note(f"applied and read back: {', '.join(changed)}; logged to the audit log.")
@@ -132,8 +133,10 @@ def rollback(
     STOPPED, if they differ), resumes it and waits until it is RUNNING. A connector missing
     from the checkpoint or from Connect exits 4.
     """
-    from .. import checkpoints, rollback
+    from .. import checkpoints
     from ..errors import UsageError
+    from ..moves import apply, planfile
+    from ..moves.plan import plan_rollback
 
     state = app_context(ctx)
     if connector is not None:
@@ -150,11 +153,11 @@ def rollback(
         if group or topic or by_timestamp or allow_clamp or plan_out:
             raise UsageError("--from-plan applies the saved plan as it is; drop --group, "
                              "--topic, --by-timestamp, --allow-clamp and --plan-out.")
-        plan = rollback.load_plan(from_plan)
-        rollback.check_drift(state.settings, plan)
+        plan = planfile.load_plan(from_plan)
+        apply.check_drift(state.settings, plan)
     else:
         path = checkpoints.resolve_ref(
             to_checkpoint, checkpoints.checkpoint_dir(directory, state.settings))
-        plan = rollback.plan_rollback(state.settings, path, group, topic, by_timestamp,
+        plan = plan_rollback(state.settings, path, group, topic, by_timestamp,
                                       allow_clamp)
     finish(ctx, plan, plan_out, execute, directory)

@@ -43,14 +43,14 @@ def list_topics(
         "--internal", help="Include internal topics (__consumer_offsets, ...).")] = False,
 ) -> None:
     """Topics with partition count, replication factor and records retained."""
-    from .. import inspect
+    from ..inspection import topics as topic_views
 
     state = app_context(ctx)
     try:
         compiled = re.compile(pattern) if pattern is not None else None
     except re.error as exc:
         raise UsageError(f"--pattern: '{pattern}' is not a regular expression ({exc}).") from None
-    data = inspect.list_topics(state.settings, compiled, internal)
+    data = topic_views.list_topics(state.settings, compiled, internal)
 
     def table(rows):
         return [make_table(None, ["topic", "partitions", "rf", "records"],
@@ -68,10 +68,10 @@ def describe(
     """Per partition: leader, replicas, ISR, log-start, high watermark, records, first and last
     record timestamps; retention configs; and the replay window: the oldest time from which
     every partition still holds its records."""
-    from .. import inspect
+    from ..inspection import topics as topic_views
 
     state = app_context(ctx)
-    data = inspect.describe_topics(state.settings, topics)
+    data = topic_views.describe_topics(state.settings, topics)
 
     def table(items):
         out = []
@@ -121,7 +121,7 @@ def peek(
     partition. Keys, values and headers that are not UTF-8 are shown as base64 (and marked
     so in JSON); tables shorten long values, JSON and YAML carry them whole. With --decode
     avro a value that does not decode is shown as it is, with a decode_error sentence."""
-    from .. import inspect
+    from ..inspection import peek as peek_view
 
     state = app_context(ctx)
     chosen = [name for name, value in (("--offset", offset), ("--at", at), ("--last", last))
@@ -130,7 +130,7 @@ def peek(
         raise UsageError(f"{' and '.join(chosen)} each choose where to start; give only one.")
     partitions = parse_partitions(partition, "--partition") if partition is not None else None
     at_ms = parse_time_ms(at, "--at") if at is not None else None
-    result = inspect.peek(state.settings, topic, partitions, offset=offset, at_ms=at_ms,
+    result = peek_view.peek(state.settings, topic, partitions, offset=offset, at_ms=at_ms,
                           last=last, count=count, decode=decode)
     for message in result.notes:
         note(message)

@@ -16,10 +16,11 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from ..config import Settings
 from ..errors import ClusterError
-from . import describe, new_consumer
-from .records import Record, _record, last_records_before
+from ..partitions import TP
+from .client import new_consumer
+from .errors import describe
+from .records import Record, last_records_before, to_record
 
-TP = tuple[str, int]
 Around = tuple[Record | None, Record | None]  # (last record below c, first record at or after c)
 
 # Start reading a few offsets below a point, so the record before it is found even when the
@@ -49,7 +50,7 @@ class _Walk:
 
     def resolve(self, at: Record | None, result: dict, look_further_back: dict) -> None:
         point = self.pending.popleft()
-        before = _record(self.last_seen) if self.last_seen is not None else None
+        before = to_record(self.last_seen) if self.last_seen is not None else None
         if before is None and self.start > self.log_start:
             # Nothing between the read's start and the point held a record: look below it.
             look_further_back[(self.tp, point)] = self.start
@@ -117,7 +118,7 @@ def _walk_all(settings: Settings, walks: dict[TP, _Walk], result: dict,
                     finish(walk)
                     continue
                 if walk.pending[0] <= offset:
-                    record = _record(msg)
+                    record = to_record(msg)
                     while walk.pending and walk.pending[0] <= offset:
                         walk.resolve(record, result, look_further_back)
                 walk.last_seen, walk.last_offset = msg, offset

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
 from ..errors import ClusterError
-from . import Admin, from_kafka_error
-
-TP = tuple[str, int]
+from ..partitions import TP
+from .client import Admin
+from .errors import from_kafka_error
 
 
 @dataclass(frozen=True)

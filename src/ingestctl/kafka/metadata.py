@@ -13,9 +13,8 @@ from confluent_kafka import (
 from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType
 
 from ..errors import NotFoundError
-from . import Admin
-
-TP = tuple[str, int]
+from ..partitions import TP
+from .client import Admin
 
 # Answers while a partition's leadership settles (a topic just created, a broker restarting);
 # librdkafka does not mark all of them retriable in ListOffsets results.

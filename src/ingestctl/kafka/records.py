@@ -9,9 +9,9 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from ..config import Settings
 from ..errors import ClusterError
-from . import describe, new_consumer
-
-TP = tuple[str, int]
+from ..partitions import TP
+from .client import new_consumer
+from .errors import describe
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Record:
     headers: list[tuple[str, bytes | None]]
 
 
-def _record(msg) -> Record:
+def to_record(msg) -> Record:
     return Record(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key(),
                   msg.value(), list(msg.headers() or []))
 
@@ -59,7 +59,7 @@ def read_ranges(settings: Settings, ranges: dict[TP, tuple[int, int]],
                     continue
                 end = wanted[tp][1]
                 if msg.offset() < end:
-                    out[tp].append(_record(msg))
+                    out[tp].append(to_record(msg))
                 if msg.offset() + 1 >= end or (
                         limit_per_partition and len(out[tp]) >= limit_per_partition):
                     pending.discard(tp)

@@ -6,7 +6,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from . import Admin
+from .client import Admin
 
 _MECHANISMS = {"SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256,
                "SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512}

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import Settings
-from ..errors import NotFoundError, UsageError
+from ..errors import InvalidRecordError, NotFoundError, UsageError
 
 FORMATS = ("avro",)
 POLICIES = ("fail", "skip", "dead-letter")
@@ -59,7 +59,7 @@ def check(validation: Validation, source: Settings, source_topic: str, source_cl
     """What can be checked before writing: the registry is configured and answers (exit 5
     if not), and the dead-letter topic exists on the target and is neither the target nor the
     source topic."""
-    from ..schema import Registry
+    from ..serde.schema import Registry
 
     Registry(source).subjects()
     topic = validation.dead_letter_topic
@@ -86,7 +86,7 @@ def checker(source: Settings) -> Callable[[bytes | None], object]:
 
     import fastavro
 
-    from ..schema import InvalidRecordError, Registry
+    from ..serde.schema import Registry
 
     registry = Registry(source)
     read = fastavro.schemaless_reader

@@ -18,10 +18,11 @@ import time
 from .. import errors as errors_module
 from .. import secrets
 from ..config import Settings
-from ..errors import IncompleteError, IngestError
+from ..errors import IncompleteError, IncompleteReplay, IngestError
 from . import progress as prog
-from .engine import Hooks, IncompleteReplay, Plan, run_shard
+from .model import Hooks, Plan
 from .quota import SystemClock
+from .shard import run_shard
 
 
 def _worker(channel, shard: tuple[int, int], source: Settings, target: Settings,

@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import SandboxError, UsageError
-from ..fsutil import atomic_write, private_dir
+from ..files.fs import atomic_write, private_dir
 
 SUPER_USER = "admin"
 SASL_MECHANISMS = ("SCRAM-SHA-512", "PLAIN")

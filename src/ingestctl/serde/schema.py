@@ -24,15 +24,10 @@ import fastavro
 from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
+from ..config import Settings
+from ..errors import InvalidRecordError, UnknownSchemaError, UnknownSubjectError, UsageError
+from ..services.registry import FetchedSchema, RegistryClient
 from .avro_guard import excessive_count, needs_guard
-from .config import Settings
-from .errors import ExitCode, IngestError, UsageError
-from .kafka.registry import (
-    FetchedSchema,
-    RegistryClient,
-    UnknownSchemaError,
-    UnknownSubjectError,
-)
 
 MAGIC_BYTE = 0
 HEADER_SIZE = 5
@@ -46,17 +41,6 @@ INVALID_SCHEMA = "invalid-schema"
 CORRUPT_PAYLOAD = "corrupt-payload"
 
 
-class InvalidRecordError(IngestError):
-    """A value that does not decode. `reason` is one of the reason constants above;
-    `schema_id` is set once the header was read. Callers that handle records one by one
-    (replay --validate, peek) catch it; uncaught it exits 7, like any unreadable input."""
-
-    exit_code = ExitCode.INVALID_FILE
-
-    def __init__(self, message: str, reason: str, schema_id: int | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.schema_id = schema_id
 
 
 def parse_wire(value: bytes | None) -> tuple[int, memoryview]:

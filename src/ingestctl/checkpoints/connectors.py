@@ -13,11 +13,11 @@ are task traces (long Java stack traces that may quote config values).
 import json
 from dataclasses import dataclass
 
-from .config import Settings
-from .connect import Connect, is_sink, sink_group, sink_offsets, sink_topics
-from .errors import NotFoundError, RefusedError
+from ..config import Settings
+from ..services.connect import Connect, is_sink, sink_group, sink_offsets, sink_topics
+from ..errors import NotFoundError, RefusedError
+from ..partitions import TP
 
-TP = tuple[str, int]
 TYPES = ("sink", "source")
 
 

@@ -7,8 +7,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import secrets
-from .fsutil import append_line, private_file
+from .. import secrets
+from .fs import append_line, private_file
 
 AUDIT_FILE = "audit.jsonl"
 

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from ..errors import UnknownSchemaError, UnknownSubjectError
+
 try:  # the HTTP library the client itself uses: httpx2 where installed, else httpx
     from confluent_kafka.schema_registry.common._httpx_compat import httpx
 except ImportError:  # confluent-kafka before the compat module
     import httpx
 
-from ..errors import ClusterError, NotFoundError, UsageError
+from ..errors import ClusterError, UsageError
 from ..secrets import split_credentials
 
 SCHEMA_NOT_FOUND = 40403
@@ -24,16 +26,8 @@ SUBJECT_NOT_FOUND = 40401
 VERSION_NOT_FOUND = 40402
 
 
-class UnknownSchemaError(NotFoundError):
-    """The registry does not know a schema id (40403)."""
-
-    def __init__(self, message: str, schema_id: int | None):
-        super().__init__(message)
-        self.schema_id = schema_id
 
 
-class UnknownSubjectError(NotFoundError):
-    """The registry has no such subject (40401) or subject version (40402)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .errors import RefusedError
+from ..errors import RefusedError
 
 log = logging.getLogger("ingestctl.files")
 

@@ -9,8 +9,7 @@ connector is stopped (PUT …/stop, STOPPED with no tasks), its offsets read and
 (GET/PATCH …/offsets, only allowed while STOPPED), then resumed. A sink connector's offsets
 are its consumer group's (`connect-<name>` unless consumer.override.group.id says otherwise),
 in the shape {"partition": {"kafka_topic": T, "kafka_partition": P},
-"offset": {"kafka_offset": N}}.
-"""
+"offset": {"kafka_offset": N}}."""
 
 import base64
 import http.client
@@ -21,11 +20,11 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from .config import Settings
-from .errors import ClusterError, NotFoundError, UsageError
-from .secrets import split_credentials
+from ..config import Settings
+from ..errors import ClusterError, NotFoundError, UsageError
+from ..partitions import TP
+from ..secrets import split_credentials
 
-TP = tuple[str, int]
 _POLL_SECONDS = 0.25
 
 
@@ -307,80 +306,9 @@ def _message(exc: urllib.error.HTTPError) -> str:
     return str(body.get("message") or "")[:300] if isinstance(body, dict) else ""
 
 
-# --- views for `connectors list|describe` -------------------------------------------------
-
-def list_connectors(settings: Settings) -> tuple[list[dict], list[str]]:
-    """Every connector with state, tasks, and for sinks the group and its lag; plus notes
-    (why lag is missing, when it is)."""
-    rows, notes = _views(settings, None)
-    keep = ("connector", "type", "state", "tasks", "group", "total_lag", "lag_seconds")
-    return [{k: row[k] for k in keep} for row in rows], notes
-
-
-def describe_connectors(settings: Settings, names: list[str]) -> tuple[list[dict], list[str]]:
-    """Each named connector: class, state, worker, tasks (with the trace of failed ones),
-    and for a sink its topics, group, group state and per partition lag in records and
-    seconds. NotFoundError (exit 4) names any connector Connect does not have."""
-    return _views(settings, list(dict.fromkeys(names)))
-
-
-def _views(settings: Settings, names: list[str] | None) -> tuple[list[dict], list[str]]:
-    connect = Connect(settings)
-    overview = connect.overview()
-    if names is not None:
-        missing = [n for n in names if n not in overview]
-        if missing:
-            raise NotFoundError(
-                f"connector {', '.join(missing)} does not exist on Kafka Connect at "
-                f"{connect.url}; `ingestctl connectors list` shows the ones it has."
-            )
-        overview = {n: overview[n] for n in names}
-    groups = {name: sink_group(name, config) for name, (status, config) in overview.items()
-              if is_sink(status, config)}
-    lags, notes = _sink_lags(settings, connect, sorted(set(groups.values())))
-    rows = []
-    for name, (status, config) in overview.items():
-        group = groups.get(name)
-        lag = lags.get(group) if lags is not None and group else None
-        ages = [p.lag_seconds for p in lag.partitions if p.lag_seconds is not None] if lag else []
-        rows.append({
-            "connector": name, "type": status.type, "class": config.get("connector.class"),
-            "state": status.state, "worker_id": status.worker_id, "trace": status.trace,
-            "tasks": [t.as_dict() for t in status.tasks],
-            "topics": sink_topics(config) if group else [],
-            "group": group, "group_state": lag.state if lag else None,
-            "total_lag": lag.total_lag if lag else None,
-            "lag_seconds": max(ages) if ages else (0.0 if lag else None),
-            "partitions": [p.as_dict() for p in lag.partitions] if lag else [],
-        })
-    return rows, notes
-
-
 def is_sink(status: ConnectorStatus, config: dict[str, str]) -> bool:
     """Connect's type when it says, else a sink by its `topics`/`topics.regex` setting."""
     if status.type in ("sink", "source"):
         return status.type == "sink"
     return "topics" in config or "topics.regex" in config
 
-
-def _sink_lags(settings: Settings, connect: Connect, groups: list[str]):
-    """The sink groups' lag on the settings' Kafka cluster, or None with a note saying why
-    it cannot be shown (another cluster than the worker's, or unreachable)."""
-    if not groups:
-        return {}, []
-    from . import inspect
-    from .kafka import Admin, cluster_id
-
-    worker_cluster = connect.info().get("kafka_cluster_id")
-    try:
-        admin = Admin(settings)
-        ours = cluster_id(admin)
-        if worker_cluster and worker_cluster != ours:
-            return None, [
-                f"Kafka Connect at {connect.url} works against Kafka cluster {worker_cluster}, "
-                f"but {settings.bootstrap_servers} is cluster {ours}; sink lag is not shown "
-                "(pass that cluster's brokers with -b)."
-            ]
-        return inspect.group_lag(admin, groups), []
-    except ClusterError as exc:
-        return None, [f"sink lag is not shown: {exc.message}"]

@@ -1,15 +1,13 @@
 """Pure planning of consumer-group offsets, shared by `rollback` and `groups reset`: where
-each partition should go, what is refused, what is clamped, and what drifted since a plan.
+each partition should go, what is refused and what is clamped.
 
 Nothing here talks to Kafka: callers pass the live facts (committed offsets, log-start and
-end offsets, offsets found for timestamps) and get moves and refusal sentences back.
-"""
+end offsets, offsets found for timestamps) and get moves and refusal sentences back."""
 
 from dataclasses import dataclass
 
-from .parsing import format_time
-
-TP = tuple[str, int]
+from ..parsing import format_time
+from ..partitions import TP, name
 
 RESET_KINDS = ("to-datetime", "by-duration", "to-offset", "shift-by", "to-earliest",
                "to-latest")
@@ -41,9 +39,6 @@ class Move:
     def changes(self) -> bool:
         return self.current != self.target
 
-
-def name(tp: TP) -> str:
-    return f"{tp[0]}[{tp[1]}]"
 
 
 def place(tp: TP, current: int | None, wanted: int, bounds: Bounds, allow_clamp: bool,
@@ -163,26 +158,3 @@ def by_timestamp_wanted(recorded: dict[TP, tuple[int | None, int | None]],
                             "record's timestamp (they were not retained), so no time to go by.")
     return wanted, notes, problems
 
-
-def drift(planned_states: dict[str, str], live_states: dict[str, str],
-          planned_current: dict[str, dict[TP, int | None]],
-          live_current: dict[str, dict[TP, int]],
-          planned_bounds: dict[TP, Bounds], live_bounds: dict[TP, Bounds]) -> list[str]:
-    """Everything that changed since a plan was made, one sentence each."""
-    problems = []
-    for group, state in sorted(planned_states.items()):
-        if live_states.get(group) != state:
-            problems.append(f"group {group} was {state}, now {live_states.get(group)}.")
-        for tp, offset in sorted(planned_current.get(group, {}).items()):
-            now = live_current.get(group, {}).get(tp)
-            if now != offset:
-                problems.append(f"group {group} {name(tp)}: committed offset was {offset}, "
-                                f"now {now}.")
-    for tp, bounds in sorted(planned_bounds.items()):
-        now = live_bounds.get(tp)
-        if now is None:
-            problems.append(f"{name(tp)} no longer exists.")
-        elif now != bounds:
-            problems.append(f"{name(tp)}: log-start/end were {bounds.log_start}/{bounds.end}, "
-                            f"now {now.log_start}/{now.end}.")
-    return problems

@@ -17,19 +17,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import audit, checkpoints
-from .config import Settings
-from .connect import Connect, is_sink, sink_group, sink_offsets, sink_offsets_body
-from .errors import ClusterError, IncompleteError, IngestError, NotFoundError, RefusedError
-from .offsets import Bounds, Move, by_timestamp_wanted, name, place_all, timestamp_to_find
-from .rollback import (
-    offsets_for_times,
-    partition_bounds,
-    refuse_other_cluster,
-    refuse_plan_problems,
-)
+from .. import checkpoints
+from ..config import Settings
+from ..errors import ClusterError, IncompleteError, IngestError, NotFoundError, RefusedError
+from ..files import audit
+from ..partitions import TP, name
+from ..services.connect import Connect, is_sink, sink_group, sink_offsets, sink_offsets_body
+from .plan import offsets_for_times, partition_bounds, refuse_other_cluster, refuse_plan_problems
+from .planners import Bounds, Move, by_timestamp_wanted, place_all, timestamp_to_find
 
-TP = tuple[str, int]
 _POLL_SECONDS = 0.25
 
 
@@ -81,9 +77,9 @@ def plan(settings: Settings, checkpoint_path: Path, connector: str,
     for a source connector, no recorded offsets, another cluster (unless by_timestamp),
     changed partitions, targets no longer retained, a partition with no record time to go by,
     or consumers in the sink's group that are not its tasks."""
-    from . import kafka
-    from .kafka import groups as kafka_groups
-    from .kafka import metadata
+    from .. import kafka
+    from ..kafka import groups as kafka_groups
+    from ..kafka import metadata
 
     cp = checkpoints.load(checkpoint_path)  # exit 7 unless intact
     if connector not in cp.connectors:
@@ -234,8 +230,8 @@ def execute(settings: Settings, first: ConnectorPlan, audit_dir: Path) -> Connec
 def _wait_until_group_empty(settings: Settings, group: str) -> None:
     """Connect reports STOPPED once its tasks are gone; their consumers may still be leaving
     the group, and Connect alters a sink's offsets only when the group has no members."""
-    from . import kafka
-    from .kafka import groups as kafka_groups
+    from .. import kafka
+    from ..kafka import groups as kafka_groups
 
     admin = kafka.Admin(settings)
     deadline = time.monotonic() + settings.timeout

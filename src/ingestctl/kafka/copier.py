@@ -1,54 +1,31 @@
-"""The replay's Kafka side: the copy loop (a batched read_committed reader feeding a
-transactional or idempotent writer), the compacted progress topic, and topic creation.
+"""The replay's copy loop: a batched read_committed reader feeding a transactional or
+idempotent writer, and nothing else.
 
 The loop follows what is fast in confluent-kafka: consume(N) batches from partitions
 assigned at explicit offsets, no per-message Python callback (librdkafka reports failed
 deliveries only), headers and timestamps passed through untouched, poll(0) once per batch,
-and each partition stops at its planned end offset, not on a timeout.
-"""
+and each partition stops at its planned end offset, not on a timeout."""
 
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, ResourceType
 
 from ..config import Settings
-from ..errors import ClusterError, IncompleteError
-from . import Admin, ClientErrors, describe, new_consumer, new_producer
-from .metadata import list_offsets
+from ..errors import ClusterError, FencedError, IncompleteError, TransactionExpiredError
+from ..replay.provenance import INVALID_HEADERS, PROVENANCE_HEADERS, InvalidPolicy
+from .client import ClientErrors, new_consumer, new_producer
+from .errors import describe
 
-PROVENANCE_HEADERS = ("ingestctl-replay-id", "ingestctl-source-topic",
-                      "ingestctl-source-partition", "ingestctl-source-offset")
-# On a dead-lettered record: why it is invalid (a tag), and the sentence that says so.
-INVALID_HEADERS = ("ingestctl-invalid-reason", "ingestctl-invalid-detail")
 # The broker aborts a transaction left open by a killed run after this long; a resumed run
 # of the same replay shard aborts it at once (init_transactions).
 TRANSACTION_TIMEOUT_MS = 60_000
+
+
 MAX_BATCH = 5000
+
+
 _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
-
-
-class TransactionExpiredError(IncompleteError):
-    """This run stalled (paused, swapped out) longer than transaction.timeout.ms: the broker
-    aborted its open transaction and fenced its producer. A re-run re-initialises it."""
-
-
-class FencedError(IncompleteError):
-    """Another run with the same transactional id started: this one must stop."""
-
-
-@dataclass(frozen=True)
-class InvalidPolicy:
-    """What the copy does with invalid values (--validate). problem(value) is None for a
-    valid value, else an object with .reason (a tag) and .message (a sentence); on_invalid is
-    fail (stop before the record), skip, or dead-letter (to dead_letter_topic)."""
-
-    problem: Callable[[bytes | None], object]
-    on_invalid: str
-    dead_letter_topic: str | None = None
 
 
 class Copier:
@@ -442,121 +419,3 @@ class Copier:
         return describe(KafkaException(err), self._source, f"reading {self._source_topic}",
                         self._errors)
 
-
-def written_size(record, replay_id: str, drop_headers: frozenset[str]) -> int:
-    """The bytes a Record (kafka.records) takes once written by the copy loop: key + value
-    + kept headers + provenance headers. Must match copy_batch's accounting."""
-    size = (len(record.key or b"") + len(record.value or b"")
-            + sum(len(n.encode()) + len(v or b"") for n, v in record.headers
-                  if n not in drop_headers))
-    provenance = (replay_id, record.topic, str(record.partition), str(record.offset))
-    return size + sum(len(n) + len(v.encode()) for n, v in zip(PROVENANCE_HEADERS, provenance,
-                                                               strict=True))
-
-
-# -- the progress topic and topic creation -----------------------------------------------------
-
-def read_compacted(settings: Settings, topic: str, partition: int = 0, *,
-                   settle: bool = False,
-                   on_wait: Callable[[str], None] | None = None) -> dict[bytes, bytes | None]:
-    """The latest value of every key in one partition of a compacted topic (read_committed).
-
-    With settle=False it reads what is decided now (up to the last stable offset). With
-    settle=True it reads up to the high watermark taken now, waiting for transactions open
-    below it to be committed or aborted: every transaction committed before this call is
-    then seen, even when another writer's open transaction started earlier."""
-    admin = Admin(settings)
-    tp = (topic, partition)
-    low = list_offsets(admin, {tp: "earliest"})[tp].offset
-    end = list_offsets(admin, {tp: "latest"}, read_committed=not settle)[tp].offset
-    if end <= low:
-        return {}
-    out: dict[bytes, bytes | None] = {}
-    errors = ClientErrors()
-    consumer = new_consumer(settings, errors)
-    try:
-        consumer.assign([TopicPartition(topic, partition, low)])
-        patience = settings.timeout + (TRANSACTION_TIMEOUT_MS / 1000 if settle else 0)
-        last_progress = time.monotonic()
-        warned = False
-        position = low
-        while position < end:
-            msgs = consumer.consume(1000, 0) or consumer.consume(1, 0.2)
-            for msg in msgs:
-                if msg.error() is not None:
-                    raise describe(KafkaException(msg.error()), settings, f"reading {topic}",
-                                   errors)
-                if msg.offset() < end:
-                    out[msg.key()] = msg.value()
-            now_at = consumer.position([TopicPartition(topic, partition)])[0].offset
-            if now_at > position:
-                position, last_progress = now_at, time.monotonic()
-                continue
-            stalled = time.monotonic() - last_progress
-            if settle and not warned and stalled > 2 and on_wait is not None:
-                on_wait(f"waiting for an open transaction in {topic} to end (a replay that was "
-                        f"killed; the broker aborts it within {TRANSACTION_TIMEOUT_MS // 1000} "
-                        "s)")
-                warned = True
-            if stalled > patience:
-                raise ClusterError(
-                    f"reading {topic} stalled for {patience:g} s at offset {position} of "
-                    f"{end}; check the target cluster (or raise --timeout)."
-                )
-    finally:
-        consumer.close()
-    return out
-
-
-def broker_count(admin: Admin) -> int:
-    try:
-        return len(admin.client.list_topics(timeout=admin.timeout).brokers)
-    except KafkaException as exc:
-        raise describe(exc, admin.settings, "listing brokers", admin.errors) from None
-
-
-def topic_overrides(admin: Admin, topic: str) -> dict[str, str]:
-    """The configs set on the topic itself (not broker defaults)."""
-    futures = admin.client.describe_configs([ConfigResource(ResourceType.TOPIC, topic)],
-                                            request_timeout=admin.timeout)
-    entries = admin.result(next(iter(futures.values())), f"describing the configs of {topic}")
-    return {name: e.value for name, e in entries.items()
-            if e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value and e.value is not None}
-
-
-def create_topic(admin: Admin, topic: str, partitions: int, replication_factor: int,
-                 config: dict[str, str]) -> bool:
-    """Create a topic; False when it exists already (another run may have just created it)."""
-    futures = admin.client.create_topics(
-        [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
-                  config=config)], request_timeout=admin.timeout)
-    try:
-        futures[topic].result(timeout=admin.timeout + 1)
-    except KafkaException as exc:
-        err = exc.args[0] if exc.args else None
-        if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-            return False
-        raise describe(exc, admin.settings, f"creating topic {topic}", admin.errors) from None
-    except TimeoutError:
-        raise ClusterError(f"creating topic {topic} did not finish within {admin.timeout:g} s; "
-                           "check the cluster (or raise --timeout).") from None
-    _await_leaders(admin, topic)
-    return True
-
-
-def _await_leaders(admin: Admin, topic: str) -> None:
-    """A new topic is usable once every partition has a leader; creation returns sooner."""
-    deadline = time.monotonic() + admin.timeout
-    while True:
-        try:
-            md = admin.client.list_topics(topic=topic, timeout=admin.timeout)
-        except KafkaException as exc:
-            raise describe(exc, admin.settings, f"describing {topic}", admin.errors) from None
-        meta = md.topics.get(topic)
-        if meta is not None and meta.error is None and meta.partitions and all(
-                p.leader >= 0 for p in meta.partitions.values()):
-            return
-        if time.monotonic() > deadline:
-            raise ClusterError(f"topic {topic} was created but has no leader after "
-                               f"{admin.timeout:g} s; check the cluster.")
-        time.sleep(0.1)
