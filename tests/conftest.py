@@ -3,21 +3,13 @@ or INGESTCTL_TEST_BOOTSTRAP when set), unique names, and an in-process CLI runne
 
 import json
 import os
-import subprocess
-import sys
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import yaml
+from support.sessions import SESSION_SANDBOXES
 
 from ingestctl import sandbox
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-SESSION_SANDBOXES: dict[str, Path] = {}  # name -> data dir, for sandboxes this session began
 
 
 def _start_sandbox(tmp_path_factory, name: str, env_var: str):
@@ -50,7 +42,7 @@ def second_bootstrap(tmp_path_factory):
 def services(tmp_path_factory, kafka_bootstrap):
     """A schema registry and a Kafka Connect worker, each started on first use
     (services.registry_url(), services.connect() -> .url, .bootstrap); see tests/services.py."""
-    from services import Services
+    from support.services import Services
 
     holder = Services(tmp_path_factory, kafka_bootstrap, SESSION_SANDBOXES.get("sandbox-a"))
     yield holder
@@ -71,9 +63,6 @@ def _isolated_environment(monkeypatch, tmp_path):
 
     secrets.forget_all()
 
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 @dataclass
@@ -102,12 +91,3 @@ def cli(capsys):
 
     return run
 
-
-def run_process(*args: str, timeout: float = 60, env: dict | None = None,
-                **kwargs) -> subprocess.CompletedProcess:
-    """ingestctl as a real process (exit codes, signals, stray output of librdkafka)."""
-    return subprocess.run(
-        [sys.executable, "-m", "ingestctl", *[str(a) for a in args]],
-        capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, **kwargs,
-    )

@@ -27,6 +27,18 @@ class IngestError(Exception):
         self.message = message
         self.details = details or []
 
+    def __reduce__(self):
+        # Pickled as it is (class, arguments, every attribute), whatever its __init__ takes:
+        # a replay worker sends its error to the parent process this way.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type, args: tuple, state: dict) -> "IngestError":
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(IngestError):
     exit_code = ExitCode.USAGE

@@ -154,7 +154,13 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
                 break
             except TransactionExpiredError as exc:
                 if reinits >= MAX_REINITS or stop.received:
-                    raise
+                    # What was committed stands: the summary says how far it got, as for
+                    # any other resumable stop.
+                    raise IncompleteReplay(
+                        f"replay {plan.replay_id} shard {shard_name} stopped: {exc.message} "
+                        "What was copied is committed; to resume, run the same command again.",
+                        summary("incomplete", list(committed.values())),
+                    ) from None
                 reinits += 1
                 hooks.note(f"{exc.args[0].split(';')[0]}; starting a new producer and going on "
                            "from the last committed progress (nothing is written twice).")

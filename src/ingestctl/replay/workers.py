@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 
-from .. import errors as errors_module
 from .. import secrets
 from ..config import Settings
 from ..errors import IncompleteError, IncompleteReplay, IngestError
@@ -41,16 +40,15 @@ def _worker(channel, shard: tuple[int, int], source: Settings, target: Settings,
         summary = run_shard(source, target, plan, shard,
                             plan.request.quota.share(shard[1]), hooks, SystemClock())
         channel.put(("done", k, summary))
-    except IncompleteReplay as exc:
-        channel.put(("incomplete", k, exc.summary, exc.message))
-    except IngestError as exc:
-        channel.put(("error", k, type(exc).__name__, exc.message, exc.details))
+    except IngestError as exc:  # pickled whole, whatever its class (errors.IngestError)
+        channel.put(("error", k, exc))
     except KeyboardInterrupt:  # Ctrl-C before its copy loop took over the signal
-        channel.put(("error", k, "IncompleteError", f"worker {k} was interrupted before it "
-                     "started copying; run the same command again to resume.", []))
+        channel.put(("error", k, IncompleteError(
+            f"worker {k} was interrupted before it started copying; run the same command "
+            "again to resume.")))
     except BaseException as exc:  # a bug: reported by the parent as one
-        channel.put(("error", k, "IngestError", f"worker {k} failed: "
-                     f"{exc.__class__.__name__}: {exc}", []))
+        channel.put(("error", k, IngestError(
+            f"worker {k} failed: {exc.__class__.__name__}: {exc}")))
 
 
 def run_workers(source: Settings, target: Settings, plan: Plan, hooks: Hooks) -> dict:
@@ -79,9 +77,8 @@ def run_workers(source: Settings, target: Settings, plan: Plan, hooks: Hooks) ->
             except queue.Empty:
                 for k, w in enumerate(workers):
                     if k not in outcomes and w.exitcode is not None and channel.empty():
-                        outcomes[k] = ("error", k, "IngestError",
-                                       f"worker {k} ended unexpectedly (exit code {w.exitcode})",
-                                       [])
+                        outcomes[k] = ("error", k, IngestError(
+                            f"worker {k} ended unexpectedly (exit code {w.exitcode})"))
                 continue
             kind, k = message[0], message[1]
             if kind == "note":
@@ -101,13 +98,16 @@ def run_workers(source: Settings, target: Settings, plan: Plan, hooks: Hooks) ->
 
 
 def _merge(plan: Plan, outcomes: dict[int, tuple], duration: float) -> dict:
-    failures = [o for o in outcomes.values() if o[0] == "error" and o[2] != "IncompleteError"]
+    """One summary of every worker's. A worker that failed (not a resumable stop) fails the
+    whole; resumable stops keep the others' summaries and end as one IncompleteReplay."""
+    errors = {k: o[2] for k, o in outcomes.items() if o[0] == "error"}
+    failures = [e for e in errors.values() if not isinstance(e, IncompleteError)]
     if failures:
-        _, k, name, message, details = failures[0]
-        error_class = getattr(errors_module, name, IngestError)
-        raise error_class(message, details)
-    # A worker interrupted before its run began reports no summary: the others still count.
-    summaries = [o[2] for _, o in sorted(outcomes.items()) if o[0] != "error"]
+        raise failures[0]
+    # A worker that stopped resumably carries its summary, unless it stopped before its run
+    # began: then only the others' count.
+    summaries = [o[2] for _, o in sorted(outcomes.items()) if o[0] == "done"]
+    summaries += [e.summary for _, e in sorted(errors.items()) if isinstance(e, IncompleteReplay)]
     if not summaries:
         raise IncompleteError(
             f"replay {plan.replay_id} was interrupted before any worker started copying. To "
@@ -134,7 +134,7 @@ def _merge(plan: Plan, outcomes: dict[int, tuple], duration: float) -> dict:
         "shard": None,
         "workers": len(summaries),
     }
-    incomplete = [(o[1], o[3]) for _, o in sorted(outcomes.items()) if o[0] != "done"]
+    incomplete = [(k, e.message) for k, e in sorted(errors.items())]
     if incomplete:
         error = IncompleteReplay(
             f"replay {plan.replay_id} stopped before its end in {len(incomplete)} of "

@@ -4,7 +4,8 @@ reports where a group really starts reading."""
 from contextlib import contextmanager
 
 from confluent_kafka import Consumer
-from waiting import wait_for
+
+from .waiting import wait_for
 
 
 @contextmanager

@@ -4,7 +4,7 @@ them."""
 
 import kafkautil
 from confluent_kafka import Producer
-from conftest import unique
+from support.names import unique
 
 
 def _write_in_transactions(bootstrap: str, topic: str, values: list[bytes]) -> None:

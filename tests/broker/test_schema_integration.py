@@ -16,8 +16,8 @@ from confluent_kafka.admin import OffsetSpec
 from confluent_kafka.schema_registry import SchemaRegistryClient, topic_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from conftest import unique
-from kafkautil import admin, create_topic, produce, read_all
+from support.kafkautil import admin, create_topic, produce, read_all
+from support.names import unique
 
 from ingestctl import checkpoints, sandbox
 from ingestctl.serde import schema

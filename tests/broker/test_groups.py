@@ -9,8 +9,8 @@ import time
 import kafkautil
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from conftest import unique
-from waiting import wait_for
+from support.names import unique
+from support.waiting import wait_for
 
 from ingestctl.errors import ExitCode
 from ingestctl.parsing import format_time

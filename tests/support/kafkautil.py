@@ -3,7 +3,8 @@
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from waiting import wait_for
+
+from .waiting import wait_for
 
 
 def admin(bootstrap: str) -> AdminClient:

@@ -9,9 +9,9 @@ import time
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
-from conftest import unique
-from kafkautil import commit, committed, create_topic, produce
-from rollbackutil import first_records, member
+from support.kafkautil import commit, committed, create_topic, produce
+from support.names import unique
+from support.rollbackutil import first_records, member
 
 from ingestctl import checkpoints
 from ingestctl.config import Settings

@@ -5,16 +5,18 @@ is down when a rollback is applied. After each, the read_committed verifier of t
 tests finds every window record exactly once, or the group's offsets are as they were."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import unique
-from kafkautil import commit, committed, create_topic, produce
-from rollbackutil import member
-from test_replay import copies, wait_for_progress
+from support.kafkautil import commit, committed, create_topic, produce
+from support.names import unique
+from support.replay import copies, freeze_inside_a_transaction, wait_for_progress
+from support.rollbackutil import member
 
 from ingestctl import sandbox
 from ingestctl.errors import ExitCode
@@ -95,11 +97,10 @@ def test_replay_survives_a_broker_restart(cli, broker):
 
 
 def test_replay_frozen_past_its_transaction_timeout(cli, broker):
-    """SIGSTOP for longer than transaction.timeout.ms plus the broker's abort interval (10 s):
-    the broker aborts the open transaction and bumps the producer's epoch. On SIGCONT the run
-    itself starts a new producer, goes on from the committed progress and completes; nothing
-    is duplicated. (Frozen in the microseconds between a commit and the next record, no
-    transaction was open and it simply goes on.)"""
+    """SIGSTOP, while a transaction is open, for longer than transaction.timeout.ms plus the
+    broker's abort interval (10 s): the broker aborts the open transaction and bumps the
+    producer's epoch. On SIGCONT the run itself starts a new producer, goes on from the
+    committed progress and completes; nothing is duplicated."""
     _, bootstrap = broker
     src, dst = window(bootstrap)
     replay_id = unique("frozen")
@@ -107,7 +108,7 @@ def test_replay_frozen_past_its_transaction_timeout(cli, broker):
     run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_progress(cli, bootstrap, replay_id)
-        run.send_signal(signal.SIGSTOP)
+        freeze_inside_a_transaction(bootstrap, dst, [run.pid], [set(PARTITIONS)])
         time.sleep(16)
         run.send_signal(signal.SIGCONT)
         out, err = run.communicate(timeout=300)
@@ -115,11 +116,56 @@ def test_replay_frozen_past_its_transaction_timeout(cli, broker):
         run.kill()
     assert run.returncode == 0, err
     assert "Traceback" not in err
-    if "starting a new producer" in err:
-        assert "longer than transaction.timeout.ms (2000 ms)" in err, err
+    assert "starting a new producer" in err, err
+    assert "longer than transaction.timeout.ms (2000 ms)" in err, err
     summary = json.loads(out)
     assert summary["status"] == "completed"
     assert summary["records"] == summary["this_run"]["records"] == len(PARTITIONS) * PER_PARTITION
+    every_record_once(bootstrap, dst)
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The replay's worker processes: the spawned interpreters among the parent's children."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children
+            if "multiprocessing" in Path(f"/proc/{pid}/cmdline").read_text()
+            and "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text()]
+
+
+def test_workers_whose_transactions_expired_stop_resumably(cli, broker):
+    """--workers 2, both frozen inside a transaction past its timeout, then asked to stop
+    (SIGTERM, forwarded by the parent): each worker's commit fails on the expired
+    transaction. That is a resumable stop, exit 6, with both workers' summaries merged —
+    as the same replay without --workers — and a re-run completes, nothing twice."""
+    _, bootstrap = broker
+    src, dst = window(bootstrap)
+    replay_id = unique("frozen-workers")
+    args = replay_args(bootstrap, src, dst, replay_id, "-X", "transaction.timeout.ms=2000")
+    args.insert(args.index("--execute"), "--workers")
+    args.insert(args.index("--execute"), "2")
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_progress(cli, bootstrap, replay_id, partitions=(0, 1))
+        workers = worker_pids(run.pid)
+        assert len(workers) == 2, workers
+        # worker 0 writes partitions 0 and 2, worker 1 partition 1
+        freeze_inside_a_transaction(bootstrap, dst, workers, [{0, 2}, {1}])
+        run.send_signal(signal.SIGTERM)
+        time.sleep(16)
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert "Traceback" not in err
+    assert run.returncode == ExitCode.INCOMPLETE, err
+    assert "transaction.timeout.ms" in err and "run the same command again" in err, err
+    stopped = json.loads(out)
+    assert stopped["status"] == "incomplete" and stopped["workers"] == 2
+    assert [p["partition"] for p in stopped["partitions"]] == list(PARTITIONS)
+    assert len(copies(bootstrap, dst, PARTITIONS)) == stopped["records"]
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
     every_record_once(bootstrap, dst)
 
 

@@ -26,9 +26,11 @@ from confluent_kafka.admin import (
     ResourcePatternType,
     ResourceType,
 )
-from conftest import SESSION_SANDBOXES, run_process, unique
-from kafkautil import commit, committed, create_topic, produce
-from waiting import wait_for
+from support.kafkautil import commit, committed, create_topic, produce
+from support.names import unique
+from support.process import run_process
+from support.sessions import SESSION_SANDBOXES
+from support.waiting import wait_for
 
 from ingestctl import kafka, sandbox
 from ingestctl.config import Settings

@@ -8,12 +8,12 @@ import re
 
 import pytest
 import yaml
-from conftest import unique
-from connectutil import FILE_SINK, FILE_SOURCE, connector, offsets_of, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kafkautil import create_topic, produce
-from test_checkpoint_format import checkpoints, names, offsets, texts
+from support.connectutil import FILE_SINK, FILE_SOURCE, connector, offsets_of, wait_for
+from support.kafkautil import create_topic, produce
+from support.names import unique
+from support.strategies import checkpoints, names, offsets, texts
 
 from ingestctl import checkpoints as cps
 from ingestctl.checkpoints.connectors import ConnectorState, TaskState, diff_connectors

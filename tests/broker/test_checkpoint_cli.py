@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
-from conftest import unique
-from kafkautil import commit, create_topic, produce
+from support.kafkautil import commit, create_topic, produce
+from support.names import unique
 
 from ingestctl import checkpoints
 from ingestctl.errors import ExitCode

@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from conftest import REPO, run_process
+from support.process import REPO, run_process
 
 from ingestctl import sandbox
 

@@ -4,10 +4,10 @@ deleted afterwards, and polling for what the worker does on its own schedule."""
 from contextlib import contextmanager
 from pathlib import Path
 
-from waiting import wait_for  # noqa: F401  (the worker delivers and commits every second)
-
 from ingestctl.config import Settings
 from ingestctl.services import connect
+
+from .waiting import wait_for  # noqa: F401  (the worker delivers and commits every second)
 
 FILE_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from conftest import run_process, unique
-from kafkautil import create_topic, produce
+from support.kafkautil import create_topic, produce
+from support.names import unique
+from support.process import run_process
 
 from ingestctl import sandbox
 

@@ -7,8 +7,8 @@ import os
 import stat
 
 import pytest
-from conftest import unique
-from kafkautil import commit, committed, create_topic, produce, read_all
+from support.kafkautil import commit, committed, create_topic, produce, read_all
+from support.names import unique
 
 from ingestctl.errors import ExitCode
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_process, unique
-from kafkautil import commit, committed, create_topic, produce, read_all
+from support.kafkautil import commit, committed, create_topic, produce, read_all
+from support.names import unique
+from support.process import REPO, run_process
 
 RUNBOOKS = REPO / "runbooks"
 MINUTE = 60_000

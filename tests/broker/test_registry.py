@@ -15,10 +15,11 @@ from confluent_kafka.schema_registry import (
 )
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
-from conftest import run_process, unique
 from hypothesis import given
 from hypothesis import strategies as st
-from kafkautil import create_topic, produce, read_all
+from support.kafkautil import create_topic, produce, read_all
+from support.names import unique
+from support.process import run_process
 
 from ingestctl import sandbox
 from ingestctl.config import Settings

@@ -10,10 +10,10 @@ import json
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
-from conftest import unique
-from connectutil import FILE_SINK, connector, lines, offsets_of, wait_for
-from kafkautil import create_topic, produce
-from rollbackutil import member
+from support.connectutil import FILE_SINK, connector, lines, offsets_of, wait_for
+from support.kafkautil import create_topic, produce
+from support.names import unique
+from support.rollbackutil import member
 
 from ingestctl import checkpoints
 from ingestctl.config import Settings

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_process, unique
-from connectutil import FILE_SINK, client, lines, wait_for
-from kafkautil import create_topic, produce
+from support.connectutil import FILE_SINK, client, lines, wait_for
+from support.kafkautil import create_topic, produce
+from support.names import unique
+from support.process import run_process
 
 from ingestctl import sandbox
 from ingestctl.config import Settings

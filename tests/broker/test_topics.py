@@ -8,9 +8,9 @@ import time
 import kafkautil
 import pytest
 from confluent_kafka import Producer, TopicPartition
-from conftest import unique
 from hypothesis import given
 from hypothesis import strategies as st
+from support.names import unique
 
 from ingestctl.errors import ExitCode
 from ingestctl.inspection.peek import record_view

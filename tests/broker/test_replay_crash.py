@@ -9,9 +9,9 @@ import sys
 import time
 
 from confluent_kafka import Producer
-from conftest import unique
-from kafkautil import create_topic, produce, read_all
-from test_replay import copies, end_offsets
+from support.kafkautil import create_topic, produce, read_all
+from support.names import unique
+from support.replay import copies, end_offsets
 
 SEED = 20261126
 KILLS = 12

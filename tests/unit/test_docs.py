@@ -8,7 +8,7 @@ import typer
 from ingestctl.cli.main import app
 from ingestctl.cli.reference import END, START, _walk, generate
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent.parent / "README.md"
 
 
 def test_readme_reference_matches_help():

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import run_process
+from support.process import run_process
 
 from ingestctl.errors import ExitCode
 

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from conftest import unique
-from kafkautil import commit, create_topic, produce, read_all
+from confluent_kafka import Producer
+from support.kafkautil import commit, create_topic, produce, read_all
+from support.names import unique
+from support.replay import copies, end_offsets, source_of, wait_for_progress
 
 from ingestctl.errors import ExitCode
 
@@ -29,42 +30,6 @@ def now_ms() -> int:
 
 def replay(cli, bootstrap, *args):
     return cli("-b", bootstrap, "replay", *args, "-o", "json")
-
-
-def end_offsets(bootstrap: str, topic: str, partitions) -> dict[int, int]:
-    """High watermarks once every transaction below them is decided. Transaction markers
-    are written just after a commit returns, so the ends settle a moment later."""
-    consumers = [Consumer({"bootstrap.servers": bootstrap, "group.id": "test-ends",
-                           "isolation.level": level})
-                 for level in ("read_uncommitted", "read_committed")]
-    deadline = time.monotonic() + 30
-    while True:
-        high, stable = ({p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=20)[1]
-                         for p in partitions} for c in consumers)
-        if high == stable or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    for c in consumers:
-        c.close()
-    assert high == stable, f"transactions in {topic} stay open: {high} vs {stable}"
-    return high
-
-
-def source_of(msg) -> tuple[int, int]:
-    headers = dict(msg.headers())
-    return (int(headers["ingestctl-source-partition"]), int(headers["ingestctl-source-offset"]))
-
-
-def copies(bootstrap: str, topic: str, partitions) -> dict[tuple[int, int], object]:
-    """The target's committed records by (source partition, source offset); fails on a
-    duplicate."""
-    out = {}
-    end_offsets(bootstrap, topic, partitions)  # read_all reads up to the last stable offsets
-    for msg in read_all(bootstrap, topic, partitions):
-        key = source_of(msg)
-        assert key not in out, f"source record {key} was written twice"
-        out[key] = msg
-    return out
 
 
 def original_headers(msg) -> list:
@@ -463,19 +428,6 @@ def test_rerun_of_a_finished_replay_writes_nothing(cli, kafka_bootstrap, topics)
 def ingestctl(*args) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "ingestctl", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_progress(cli, bootstrap, replay_id, partitions=None, timeout=30):
-    """Until the replay has committed records (in each of `partitions`, when given)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = cli("-b", bootstrap, "replay", "status", replay_id, "-o", "json")
-        if status.code == 0:
-            copied = {p["partition"]: p["records"] for p in status.json()["partitions"]}
-            if all(copied.get(p, 0) > 0 for p in partitions or ()) and sum(copied.values()):
-                return status.json()
-        time.sleep(0.2)
-    raise AssertionError(f"replay {replay_id} made no progress in {timeout} s")
 
 
 def test_a_concurrent_run_fences_the_first(cli, kafka_bootstrap, topics):
