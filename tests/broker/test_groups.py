@@ -6,9 +6,9 @@ import math
 import threading
 import time
 
-import kafkautil
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from support import kafkautil
 from support.names import unique
 from support.waiting import wait_for
 

@@ -5,11 +5,11 @@ import base64
 import math
 import time
 
-import kafkautil
 import pytest
 from confluent_kafka import Producer, TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
+from support import kafkautil
 from support.names import unique
 
 from ingestctl.errors import ExitCode

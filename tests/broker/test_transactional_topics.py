@@ -2,8 +2,8 @@
 offsets without being records. Peeking the newest records and measuring lag must see past
 them."""
 
-import kafkautil
 from confluent_kafka import Producer
+from support import kafkautil
 from support.names import unique
 
 
@@ -40,6 +40,7 @@ def test_a_group_past_the_last_record_is_caught_up(cli, kafka_bootstrap):
     assert result.code == 0, result.stderr
     [row] = result.json()[0]["partitions"]
     assert (row["committed"], row["end"], row["lag"], row["lag_seconds"]) == (3, 4, 0, 0.0)
+    assert listed_lag(cli, kafka_bootstrap, group) == 0  # list and describe agree
     result = cli("-b", kafka_bootstrap, "groups", "wait", group, "--max-lag", "0",
                  "--timeout", "5s", "-o", "json")
     assert result.code == 0, result.stderr
@@ -48,3 +49,11 @@ def test_a_group_past_the_last_record_is_caught_up(cli, kafka_bootstrap):
     [row] = cli("-b", kafka_bootstrap, "groups", "describe", group, "-o", "json").json()[0][
         "partitions"]
     assert (row["committed"], row["lag"]) == (1, 3)
+    assert listed_lag(cli, kafka_bootstrap, group) == 3
+
+
+def listed_lag(cli, bootstrap: str, group: str) -> int:
+    result = cli("-b", bootstrap, "groups", "list", "-o", "json")
+    assert result.code == 0, result.stderr
+    [entry] = [g for g in result.json() if g["group"] == group]
+    return entry["total_lag"]

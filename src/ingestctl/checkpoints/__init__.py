@@ -3,9 +3,9 @@ checkpoint directory and REF lookup (store.py), wave plans (waves.py), capture f
 cluster (live.py), applicability (verify.py), differences (compare.py), and the Kafka Connect
 part (connectors.py). This face names what commands use."""
 
-from .live import capture, capture_like
 from .compare import diff
 from .format import dumps, load, loads, to_document
+from .live import capture, capture_like
 from .model import (
     Checkpoint,
     GroupOffset,
@@ -14,7 +14,7 @@ from .model import (
     SchemaVersion,
     TopicState,
 )
-from .store import checkpoint_dir, check_wave, listing, resolve_ref, wave_files, write
+from .store import check_wave, checkpoint_dir, listing, resolve_ref, wave_files, write
 from .verify import applicability_problems, partition_count_problems
 from .waves import load_wave_plan
 

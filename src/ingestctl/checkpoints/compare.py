@@ -2,25 +2,10 @@
 and the live cluster), partitions added or removed, schemas and connectors changed."""
 
 import dataclasses
-import hashlib
-import json
-import logging
-import re
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NoReturn
-import yaml
-from .connectors import ConnectorState, diff_connectors, parse_connector, read_connectors
-from ..config import Settings
-from ..errors import InvalidFileError, NotFoundError, UsageError
-from ..files.fs import atomic_write, private_dir
-from ..parsing import format_time, parse_time_ms
+
+from ..files.documents import Flow, YamlDumper, represent_text
+from .connectors import diff_connectors
 from .model import Checkpoint
-from ..files.documents import YamlDumper, Flow, represent_text
-
-
-
 
 YamlDumper.add_representer(str, represent_text)
 

@@ -1,26 +1,24 @@
 """The checkpoint file format v1: a checkpoint as a YAML document with a format version and a
 checksum over its canonical content, and back (exit 7 naming the field that is wrong)."""
 
-import dataclasses
-import hashlib
-import json
-import logging
-import re
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+
 import yaml
-from .connectors import ConnectorState, diff_connectors, parse_connector, read_connectors
-from ..config import Settings
-from ..errors import InvalidFileError, NotFoundError, UsageError
-from ..files.fs import atomic_write, private_dir
-from ..parsing import format_time, parse_time_ms
-from .model import Checkpoint, FORMAT, GroupOffset, GroupState, PartitionState, SchemaVersion, TopicState
-from ..files.documents import FieldReader, YamlDumper, Flow, StrictLoader, checksum
-from .model import WAVE_NAME
 
-
+from ..errors import InvalidFileError, NotFoundError
+from ..files.documents import FieldReader, Flow, StrictLoader, YamlDumper, checksum
+from ..parsing import format_time
+from .connectors import parse_connector
+from .model import (
+    FORMAT,
+    WAVE_NAME,
+    Checkpoint,
+    GroupOffset,
+    GroupState,
+    PartitionState,
+    SchemaVersion,
+    TopicState,
+)
 
 
 def time_text(ms: int | None) -> str | None:

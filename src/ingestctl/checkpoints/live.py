@@ -2,25 +2,15 @@
 around them, schema versions from the registry, and connector state, each in batched
 requests."""
 
-import dataclasses
-import hashlib
-import json
 import logging
-import re
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NoReturn
-import yaml
-from .connectors import ConnectorState, diff_connectors, parse_connector, read_connectors
+
 from ..config import Settings
-from ..errors import InvalidFileError, NotFoundError, UsageError
-from ..files.fs import atomic_write, private_dir
-from ..parsing import format_time, parse_time_ms
+from ..errors import NotFoundError, UsageError
+from ..partitions import TP
+from .connectors import ConnectorState, read_connectors
 from .model import Checkpoint, GroupOffset, GroupState, PartitionState, SchemaVersion, TopicState
 from .store import check_wave
-from ..partitions import TP
-
 
 log = logging.getLogger("ingestctl.checkpoints")
 

@@ -2,23 +2,11 @@
 its groups stood, with the timestamps around each committed offset (the key to rolling back
 on another cluster, where offsets differ), schema versions and connector state."""
 
-import dataclasses
-import hashlib
-import json
-import logging
 import re
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NoReturn
-import yaml
-from .connectors import ConnectorState, diff_connectors, parse_connector, read_connectors
-from ..config import Settings
-from ..errors import InvalidFileError, NotFoundError, UsageError
-from ..files.fs import atomic_write, private_dir
-from ..parsing import format_time, parse_time_ms
-from ..partitions import TP
 
+from ..partitions import TP
+from .connectors import ConnectorState
 
 FORMAT = "ingestctl.checkpoint/v1"
 WAVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -3,26 +3,15 @@
 newest, WAVE@N with 1 the oldest)."""
 
 import dataclasses
-import hashlib
-import json
-import logging
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
-import yaml
-from .connectors import ConnectorState, diff_connectors, parse_connector, read_connectors
+
 from ..config import Settings
 from ..errors import InvalidFileError, NotFoundError, UsageError
 from ..files.fs import atomic_write, private_dir
-from ..parsing import format_time, parse_time_ms
-from .model import Checkpoint
-from .format import time_text, dumps, load
-from .model import WAVE_NAME
-
-
-
+from .format import dumps, load, time_text
+from .model import WAVE_NAME, Checkpoint
 
 _REF_AT = re.compile(r"^(?P<wave>[^@/]+)@(?P<n>\d+)$")
 

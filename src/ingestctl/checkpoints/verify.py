@@ -1,21 +1,9 @@
 """Whether a checkpoint still applies to the cluster: same cluster, partitions unchanged,
 offsets still retained, connectors still there; each problem one sentence."""
 
-import dataclasses
-import hashlib
-import json
 import logging
-import re
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import NoReturn
-import yaml
-from .connectors import ConnectorState, diff_connectors, parse_connector, read_connectors
+
 from ..config import Settings
-from ..errors import InvalidFileError, NotFoundError, UsageError
-from ..files.fs import atomic_write, private_dir
-from ..parsing import format_time, parse_time_ms
 from .model import Checkpoint
 
 log = logging.getLogger("ingestctl.checkpoints")

@@ -1,20 +1,11 @@
 """Wave plans (`--plan waves.yaml`): which topics, groups and connectors make up each wave."""
 
-import dataclasses
-import hashlib
-import json
-import logging
-import re
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+
 import yaml
-from .connectors import ConnectorState, diff_connectors, parse_connector, read_connectors
-from ..config import Settings
+
 from ..errors import InvalidFileError, NotFoundError, UsageError
-from ..files.fs import atomic_write, private_dir
-from ..parsing import format_time, parse_time_ms
 from ..files.documents import StrictLoader
 
 

@@ -55,17 +55,19 @@ class GroupLag:
         return sorted({p.topic for p in self.partitions})
 
 
-def group_lag(admin: Admin, group_ids: list[str], topics: list[str] | None = None,
-              seconds: bool = True) -> dict[str, GroupLag]:
+def group_lag(admin: Admin, group_ids: list[str],
+              topics: list[str] | None = None) -> dict[str, GroupLag]:
     """Each group's state, members, and per partition its committed offset, log-start, high
-    watermark, lag, and (with `seconds`) the timestamp and age of the next unconsumed record.
+    watermark, lag, and the timestamp and age of the next unconsumed record. The one lag
+    computation of every command: lag counts records, so a group with only transaction
+    markers (or aborted records) left before the end is caught up, whichever command asks.
 
     Covers every partition of the given topics (NotFoundError naming any that does not
     exist), or else of every topic the group committed offsets on or has assigned; partitions
     without a committed offset have committed, lag and lag_seconds None. Unknown groups come
     back with exists=False rather than raising. One DescribeGroups, one OffsetFetch per group,
-    one ListOffsets per kind (high watermark; with `seconds` also log-start and last stable
-    offset), and record reads only for partitions that lag.
+    one ListOffsets per kind (high watermark, log-start, last stable offset), and record reads
+    only for partitions that lag.
     """
     group_ids = list(dict.fromkeys(group_ids))
     infos = kgroups.describe_groups(admin, group_ids)
@@ -84,24 +86,22 @@ def group_lag(admin: Admin, group_ids: list[str], topics: list[str] | None = Non
         wanted[g] = sorted(tps)
     live = sorted({tp for tps in wanted.values() for tp in tps if tp[0] in metas})
     high = metadata.list_offsets(admin, {tp: "latest" for tp in live}, read_committed=False)
-    log_starts: dict[TP, metadata.OffsetInfo] = {}
-    next_records: dict[tuple[TP, int], Record | None] = {}
-    if seconds:
-        log_starts = metadata.list_offsets(admin, {tp: "earliest" for tp in live})
-        stable = metadata.list_offsets(admin, {tp: "latest" for tp in live})
-        starts = {
-            (tp, max(committed[g][tp], log_starts[tp].offset))
-            for g in group_ids for tp in wanted[g]
-            if tp in high and tp in committed[g] and committed[g][tp] < high[tp].offset
-        }
-        points: dict[TP, set[int]] = {}
-        for tp, start in starts:
-            if start < stable[tp].offset:
-                points.setdefault(tp, set()).add(start)
-        around = records_around(
-            admin.settings, points,
-            {tp: (log_starts[tp].offset, stable[tp].offset) for tp in points})
-        next_records = {point: at for point, (_, at) in around.items()}
+    log_starts = metadata.list_offsets(admin, {tp: "earliest" for tp in live})
+    stable = metadata.list_offsets(admin, {tp: "latest" for tp in live})
+    starts = {
+        (tp, max(committed[g][tp], log_starts[tp].offset))
+        for g in group_ids for tp in wanted[g]
+        if tp in high and tp in committed[g] and committed[g][tp] < high[tp].offset
+    }
+    points: dict[TP, set[int]] = {}
+    for tp, start in starts:
+        if start < stable[tp].offset:
+            points.setdefault(tp, set()).add(start)
+    around = records_around(
+        admin.settings, points,
+        {tp: (log_starts[tp].offset, stable[tp].offset) for tp in points})
+    next_records: dict[tuple[TP, int], Record | None] = {
+        point: at for point, (_, at) in around.items()}
     now = now_ms()
     result = {}
     for g in group_ids:
@@ -111,7 +111,7 @@ def group_lag(admin: Admin, group_ids: list[str], topics: list[str] | None = Non
             end = high[tp].offset if tp in high else None
             lag = max(0, end - offset) if offset is not None and end is not None else None
             next_ts, age = None, None
-            if seconds and lag is not None:
+            if lag is not None:
                 age = 0.0
                 record = next_records.get((tp, max(offset, log_starts[tp].offset)))
                 if lag > 0 and record is None and stable[tp].offset == end:
@@ -156,7 +156,7 @@ def list_groups(settings: Settings) -> list[dict]:
     """Every group with its state, member count, topics and total lag in records."""
     admin = Admin(settings)
     group_ids = [g for g, _ in kgroups.list_groups(admin)]
-    lags = group_lag(admin, group_ids, seconds=False)
+    lags = group_lag(admin, group_ids)
     return [
         {"group": g, "state": lag.state, "members": len(lag.members), "topics": lag.topics,
          "total_lag": lag.total_lag}
