@@ -1,4 +1,5 @@
-"""The error hierarchy. Each class carries the exit code DESIGN.md documents for it.
+"""The error hierarchy. Each class carries the exit code the README documents for it
+(section "Exit codes").
 
 Domain code raises these; the CLI's single error boundary turns them into one line on
 stderr and the exit code. Messages are complete sentences that say what to do.

@@ -50,7 +50,7 @@ class Plan:
         return not any(m.changes for g in self.groups for m in g.moves)
 
     def as_json(self, executed: bool) -> dict:
-        """The JSON contract of DESIGN.md (plan or result)."""
+        """The JSON the README documents (section "Checkpoints and rollback"): plan or result."""
         return {
             "executed": executed,
             "cluster_id": self.cluster_id,
