@@ -18,9 +18,8 @@ YamlDumper.add_representer(
 def diff(a: Checkpoint, b: Checkpoint, from_name: str, to_name: str,
          compare_subjects: bool = True, compare_connectors: bool = True) -> dict:
     """What changed from a to b (the JSON shape the README documents): records produced and
-    log-start
-    moves per partition, records consumed per group partition, partitions added or removed,
-    schema ids changed: per partition (the last record's ids) and per subject (latest id,
+    log-start moves per partition, records consumed per group partition, partitions added or
+    removed, schema ids changed: per partition (the last record's ids) and per subject (latest id,
     version, fingerprint; from or to null where the subject was absent). compare_subjects
     False leaves subjects out (a live side read without a schema registry knows none)."""
     a_tps = {(t, p): s for t, ts in a.topics.items() for p, s in ts.partitions.items()}
