@@ -10,6 +10,7 @@ Every `$ ingestctl ...` line is run as shown; only the setup talks to Kafka dire
 
 import argparse
 import functools
+import logging
 import os
 import shlex
 import shutil
@@ -114,7 +115,13 @@ def hhmm(ms: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", type=Path, default=ROOT / "demo-state")
-    state = parser.parse_args().state_dir.resolve()
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the Kafka clients' own log lines on stderr")
+    args = parser.parse_args()
+    state = args.state_dir.resolve()
+    events.CLIENT_LOG.propagate = False
+    events.CLIENT_LOG.addHandler(logging.StreamHandler() if args.verbose
+                                 else logging.NullHandler())
     run = functools.partial(ingestctl, state)
     os.environ["COLUMNS"] = str(min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns))
     for name in [n for n in os.environ if n.startswith("INGESTCTL_")]:

@@ -6,12 +6,22 @@ and the sink would.
 """
 
 import json
+import logging
 import random
 import time
 import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+# librdkafka's log lines of the demo's own clients: on stderr only with demo.py -v, as
+# ingestctl's are with its -v.
+CLIENT_LOG = logging.getLogger("demo.librdkafka")
+
+
+def client_config(bootstrap: str, **conf) -> dict:
+    return {"bootstrap.servers": bootstrap, "logger": CLIENT_LOG, **conf}
+
 
 TENANTS = ["acme", "globex", "initech", "umbrella", "hooli"]
 CURRENCIES = ["EUR", "USD", "GBP"]
@@ -62,7 +72,7 @@ def avro_encoder(registry_url: str, topic: str):
 
 
 def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     existing = set(admin.list_topics(timeout=10).topics)
     new = [NewTopic(name, num_partitions=parts, replication_factor=1)
            for name, parts in topics.items() if name not in existing]
@@ -79,8 +89,8 @@ def produce_events(bootstrap: str, topic: str, count: int, hours: float = 3.0,
     now_ms = int(time.time() * 1000)
     start_ms = now_ms - int(hours * 3_600_000)
     step = (now_ms - start_ms) / count
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
-                         "partitioner": "murmur2_random"})
+    producer = Producer(client_config(bootstrap, **{"linger.ms": 20,
+                                                    "partitioner": "murmur2_random"}))
     for i in range(count):
         account = f"acct-{rng.randint(1, 400):04d}"
         ts = start_ms + int(i * step)
@@ -111,8 +121,8 @@ def produce_events(bootstrap: str, topic: str, count: int, hours: float = 3.0,
 def run_sink_until(bootstrap: str, topic: str, group: str, stop_at_ms: int) -> int:
     """Consume as the warehouse sink does, committing as it goes, and stop at the first
     record at or after `stop_at_ms` (the outage). Returns how many records it consumed."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(client_config(bootstrap, **{"group.id": group, "enable.auto.commit": False,
+                                                    "auto.offset.reset": "earliest"}))
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
     partitions = sorted(metadata.partitions)
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])

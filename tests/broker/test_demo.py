@@ -29,6 +29,8 @@ def test_demo_runs_end_to_end_in_80_columns(tmp_path):
 
     too_wide = [line for line in done.stdout.splitlines() if len(line) > 80]
     assert too_wide == []
+    # librdkafka's own log lines (%6|…|BGQUEUE|…) show only with -v, the demo's clients too
+    assert not re.findall(r"^%\d\|.*$", done.stdout + done.stderr, re.M)
     # commands as the reader would copy them: lines continued with a backslash joined
     text = re.sub(r" \\\n +", " ", done.stdout) + done.stderr
     for shown in ["$ ingestctl groups describe warehouse-sink", "replay window",
