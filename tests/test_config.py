@@ -384,3 +384,54 @@ def test_valid_values_keep_their_meaning(cli, tmp_path, monkeypatch):
 def test_timeout_must_be_a_positive_number(cli, value):
     result = cli("--timeout", value, "config", "show", "-o", "json")
     assert result.code == 2 and "--timeout" in result.stderr
+
+
+# --- contract: the event contract `topics audit` checks by default --------------------------
+
+def test_contract_section_is_shown_and_on_settings(cli, tmp_path, monkeypatch):
+    from ingestctl.config import resolve
+
+    monkeypatch.setenv("TENANT_HEADER", "tenant")
+    path = write_config(tmp_path / "ok.yaml", _prod(contract={
+        "idempotency_header": "idempotency-key",
+        "required_headers": ["${env:TENANT_HEADER}", "producer"]}))
+    result = cli("--config", str(path), "config", "show", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert result.json()["contract"] == {"idempotency_header": "idempotency-key",
+                                         "required_headers": ["tenant", "producer"]}
+    table = cli("--config", str(path), "config", "show")
+    assert table.code == 0 and "idempotency-key" in table.stdout
+    settings = resolve(config=str(path), profile=None, bootstrap_servers=None, x_props=[],
+                       command_config=None, schema_registry=None, connect_url=None,
+                       timeout=None)
+    assert settings.contract_idempotency_header == "idempotency-key"
+    assert settings.contract_required_headers == ["tenant", "producer"]
+    dev = cli("--config", str(path), "-p", "dev", "config", "show", "-o", "json")
+    assert dev.json()["contract"] == {"idempotency_header": None, "required_headers": []}
+    path = write_config(tmp_path / "ok.yaml", _prod(contract={"required_headers": None}))
+    assert cli("--config", str(path), "config", "show", "-o", "json").json()["contract"] == {
+        "idempotency_header": None, "required_headers": []}
+
+
+@pytest.mark.parametrize("contract,key,expected", [
+    (["idempotency-key"], "profiles.prod.contract", _MAPPING),
+    ("idempotency-key", "profiles.prod.contract", _MAPPING),
+    ({"idempotency_header": ""}, "profiles.prod.contract.idempotency_header", _STRING),
+    ({"idempotency_header": 5}, "profiles.prod.contract.idempotency_header", _STRING),
+    ({"idempotency_header": ["a"]}, "profiles.prod.contract.idempotency_header", _STRING),
+    ({"required_headers": "tenant"}, "profiles.prod.contract.required_headers",
+     "a list of header names"),
+    ({"required_headers": {"tenant": True}}, "profiles.prod.contract.required_headers",
+     "a list of header names"),
+    ({"required_headers": ["tenant", ""]}, "profiles.prod.contract.required_headers[1]",
+     _STRING),
+    ({"required_headers": [None]}, "profiles.prod.contract.required_headers[0]", _STRING),
+    ({"required_headers": [["tenant"]]}, "profiles.prod.contract.required_headers[0]",
+     _STRING),
+    ({"idempotency": "key"}, "unknown key 'idempotency' in profiles.prod.contract",
+     "allowed: idempotency_header, required_headers"),
+])
+def test_a_bad_contract_is_refused(cli, tmp_path, contract, key, expected):
+    path = write_config(tmp_path / "bad.yaml", _prod(contract=contract))
+    stderr = _refused(cli, path, "-p", "dev")
+    assert key in stderr and expected in stderr

@@ -24,10 +24,11 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 _TOP_KEYS = {"default_profile", "profiles"}
 _PROFILE_KEYS = {
     "bootstrap_servers", "kafka", "schema_registry", "connect_url", "connect_basic_auth",
-    "checkpoint_dir", "replay",
+    "checkpoint_dir", "replay", "contract",
 }
 _REGISTRY_KEYS = {"url", "basic_auth"}
 _REPLAY_KEYS = {"rate", "max_records_per_sec"}
+_CONTRACT_KEYS = {"idempotency_header", "required_headers"}
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -44,6 +45,9 @@ class Settings:
     checkpoint_dir: Path = Path("checkpoints")
     replay_rate: float | None = None
     replay_max_records_per_sec: float | None = None
+    # The event contract `topics audit` checks unless its flags say otherwise.
+    contract_idempotency_header: str | None = None
+    contract_required_headers: list[str] = field(default_factory=list)
     timeout: float = DEFAULT_TIMEOUT
     verbose: int = 0
     profile: str | None = None
@@ -64,6 +68,8 @@ class Settings:
             "checkpoint_dir": str(self.checkpoint_dir),
             "replay": {"rate": self.replay_rate,
                        "max_records_per_sec": self.replay_max_records_per_sec},
+            "contract": {"idempotency_header": self.contract_idempotency_header,
+                         "required_headers": list(self.contract_required_headers)},
             "timeout": self.timeout,
             "sources": dict(self.sources),
         })
@@ -255,7 +261,26 @@ class _FileCheck:
         out["replay_rate"] = self.rate(replay.get("rate"), f"{where}.replay.rate")
         out["replay_max_records_per_sec"] = self.positive(
             replay.get("max_records_per_sec"), f"{where}.replay.max_records_per_sec")
+        contract = self.mapping(prof.get("contract"), f"{where}.contract", _CONTRACT_KEYS)
+        out["contract_idempotency_header"] = self.string(
+            contract.get("idempotency_header"), f"{where}.contract.idempotency_header",
+            " (a header name)")
+        out["contract_required_headers"] = self.names(
+            contract.get("required_headers"), f"{where}.contract.required_headers")
         return out
+
+    def names(self, value, where: str) -> list[str]:
+        """A list of header names (null: none)."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(where, "a list of header names, such as [tenant, producer]", value)
+        headers = []
+        for i, item in enumerate(value):
+            if item is None:
+                self.fail(f"{where}[{i}]", f"{_STRING} (a header name)", item)
+            headers.append(self.string(item, f"{where}[{i}]", " (a header name)"))
+        return headers
 
     def document(self, data) -> dict:
         top = self.mapping(data, "the top level", _TOP_KEYS)
@@ -463,6 +488,8 @@ def resolve(
     pick("checkpoint_dir", None, prof.get("checkpoint_dir"), lambda v: Path(v).expanduser())
     settings.replay_rate = prof.get("replay_rate")
     settings.replay_max_records_per_sec = prof.get("replay_max_records_per_sec")
+    settings.contract_idempotency_header = prof.get("contract_idempotency_header")
+    settings.contract_required_headers = list(prof.get("contract_required_headers") or [])
     settings.timeout = float(timeout) if timeout is not None else DEFAULT_TIMEOUT
     if not math.isfinite(settings.timeout) or settings.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
