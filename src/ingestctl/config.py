@@ -5,9 +5,11 @@ values it parsed (Typer reads INGESTCTL_* for each option); this module finds an
 the file, substitutes ${env:NAME}, merges the layers and knows which values are secret.
 """
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import yaml
@@ -22,10 +24,11 @@ DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 _TOP_KEYS = {"default_profile", "profiles"}
 _PROFILE_KEYS = {
     "bootstrap_servers", "kafka", "schema_registry", "connect_url", "connect_basic_auth",
-    "checkpoint_dir", "replay",
+    "checkpoint_dir", "replay", "contract",
 }
 _REGISTRY_KEYS = {"url", "basic_auth"}
 _REPLAY_KEYS = {"rate", "max_records_per_sec"}
+_CONTRACT_KEYS = {"idempotency_header", "required_headers"}
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -42,6 +45,9 @@ class Settings:
     checkpoint_dir: Path = Path("checkpoints")
     replay_rate: float | None = None
     replay_max_records_per_sec: float | None = None
+    # The event contract `topics audit` checks unless its flags say otherwise.
+    contract_idempotency_header: str | None = None
+    contract_required_headers: list[str] = field(default_factory=list)
     timeout: float = DEFAULT_TIMEOUT
     verbose: int = 0
     profile: str | None = None
@@ -62,6 +68,8 @@ class Settings:
             "checkpoint_dir": str(self.checkpoint_dir),
             "replay": {"rate": self.replay_rate,
                        "max_records_per_sec": self.replay_max_records_per_sec},
+            "contract": {"idempotency_header": self.contract_idempotency_header,
+                         "required_headers": list(self.contract_required_headers)},
             "timeout": self.timeout,
             "sources": dict(self.sources),
         })
@@ -85,83 +93,268 @@ def find_config_file(explicit: str | None) -> Path | None:
     return None
 
 
-def _substitute_env(value, path: Path, where: str):
+_STRING = "a non-empty string"
+_PROPERTY = "a string, a number or true/false (a librdkafka property value)"
+_RATE = ("a rate greater than zero in bytes per second, such as 5MiB/s, 500KB/s or 2000")
+_RECORDS = "a number greater than zero (records per second), such as 500"
+
+
+def _describe(value, show: bool = False) -> str:
+    """What a value is, for a message. Its text only where asked (never for a secret)."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if not value.strip():
+            return "an empty string"
+        if show:
+            return repr(value if len(value) <= 40 else value[:40] + "…")
+        return "a string"
+    if isinstance(value, int | float):
+        if show and (not isinstance(value, int) or abs(value) < 10**15):
+            return str(value)
+        return "a number"
     if isinstance(value, dict):
-        return {k: _substitute_env(v, path, f"{where}.{k}") for k, v in value.items()}
+        return "a mapping"
     if isinstance(value, list):
-        return [_substitute_env(v, path, where) for v in value]
-    if not isinstance(value, str):
+        return "a list"
+    if isinstance(value, datetime):
+        return "a timestamp"
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, bytes):
+        return "binary data"
+    return f"a {type(value).__name__}"
+
+
+def _key(key) -> str:
+    """A key as a message names it: on one line."""
+    text = str(key)
+    return text if text.isprintable() else repr(text)
+
+
+class _FileCheck:
+    """Checks a parsed config file value by value, substituting ${env:NAME} in strings. Every
+    refusal is one InvalidFileError naming the file, the key path and what is expected."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, where: str, expected: str, value, show: bool = False):
+        raise InvalidFileError(
+            f"{self.path}: {where} must be {expected}; it is {_describe(value, show)}."
+        )
+
+    def env(self, value: str, where: str) -> str:
+        def replace(m: re.Match) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise InvalidFileError(
+                    f"{self.path}: {where} refers to ${{env:{name}}}, but {name} is not set; "
+                    "export it or edit the file."
+                )
+            return os.environ[name]
+
+        value = _ENV_REF.sub(replace, value)
+        if "\0" in value:
+            self.fail(where, "a string without NUL (\\0) characters", value)
         return value
 
-    def replace(m: re.Match) -> str:
-        name = m.group(1)
-        if name not in os.environ:
-            raise InvalidFileError(
-                f"{path}: {where} refers to ${{env:{name}}}, but {name} is not set; "
-                "export it or edit the file."
-            )
-        return os.environ[name]
+    def mapping(self, value, where: str, allowed: set[str] | None = None) -> dict:
+        """A mapping (null: an empty one), its keys among allowed."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(where, "a mapping", value)
+        for key in value if allowed is not None else ():
+            if key not in allowed:
+                raise InvalidFileError(
+                    f"{self.path}: unknown key '{_key(key)}' in {where}; "
+                    f"allowed: {', '.join(sorted(allowed))}."
+                )
+        return value
 
-    return _ENV_REF.sub(replace, value)
+    def string(self, value, where: str, example: str = "", show: bool = False) -> str | None:
+        """A non-empty string, or None when null or absent."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = self.env(value, where)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(where, f"{_STRING}{example}", value, show)
+        return value
+
+    def rate(self, value, where: str) -> float | None:
+        """Bytes per second: a number, or a rate as --rate takes it (5MiB/s)."""
+        if value is None:
+            return None
+        parsed = None
+        if isinstance(value, str):
+            value = self.env(value, where)
+            try:
+                parsed = parse_rate(value, where)
+            except UsageError:
+                pass
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            parsed = _as_float(value)
+        if parsed is None or not math.isfinite(parsed) or parsed <= 0:
+            self.fail(where, _RATE, value, show=True)
+        return parsed
+
+    def positive(self, value, where: str) -> float | None:
+        """A number greater than zero, or a string that is one (as ${env:NAME} gives)."""
+        if value is None:
+            return None
+        parsed = None
+        if isinstance(value, str):
+            value = self.env(value, where)
+            try:
+                parsed = float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            parsed = _as_float(value)
+        if parsed is None or not math.isfinite(parsed) or parsed <= 0:
+            self.fail(where, _RECORDS, value, show=True)
+        return parsed
+
+    def kafka(self, value, where: str) -> dict[str, str]:
+        """librdkafka properties: names to scalars, each as the string librdkafka takes."""
+        props: dict[str, str] = {}
+        for key, item in self.mapping(value, where).items():
+            if not isinstance(key, str) or not key.strip():
+                raise InvalidFileError(
+                    f"{self.path}: {where} must have librdkafka property names (such as "
+                    f"linger.ms) as keys; one is {_describe(key, show=True)}."
+                )
+            at = f"{where}.{_key(key)}"
+            if isinstance(item, str):
+                props[key] = self.env(item, at)
+            elif isinstance(item, bool | int | float):
+                props[key] = str(item)
+            else:
+                self.fail(at, _PROPERTY, item)
+        return props
+
+    def profile(self, value, where: str) -> dict:
+        """One profile, every key present in the result (None or empty where unset)."""
+        prof = self.mapping(value, where, _PROFILE_KEYS)
+        out = {key: self.string(prof.get(key), f"{where}.{key}", example)
+               for key, example in (("bootstrap_servers", " such as broker-1:9093,broker-2:9093"),
+                                    ("connect_url", " such as https://connect:8083"),
+                                    ("connect_basic_auth", " (user:password)"),
+                                    ("checkpoint_dir", " (a directory)"))}
+        out["kafka"] = self.kafka(prof.get("kafka"), f"{where}.kafka")
+        registry = prof.get("schema_registry")
+        if registry is None or isinstance(registry, str):
+            registry = {"url": registry}
+        elif not isinstance(registry, dict):
+            self.fail(f"{where}.schema_registry",
+                      "a URL or a mapping with url and basic_auth", registry)
+        registry = self.mapping(registry, f"{where}.schema_registry", _REGISTRY_KEYS)
+        out["schema_registry_url"] = self.string(
+            registry.get("url"), f"{where}.schema_registry.url", " such as https://registry:8081")
+        out["schema_registry_auth"] = self.string(
+            registry.get("basic_auth"), f"{where}.schema_registry.basic_auth", " (user:password)")
+        replay = self.mapping(prof.get("replay"), f"{where}.replay", _REPLAY_KEYS)
+        out["replay_rate"] = self.rate(replay.get("rate"), f"{where}.replay.rate")
+        out["replay_max_records_per_sec"] = self.positive(
+            replay.get("max_records_per_sec"), f"{where}.replay.max_records_per_sec")
+        contract = self.mapping(prof.get("contract"), f"{where}.contract", _CONTRACT_KEYS)
+        out["contract_idempotency_header"] = self.string(
+            contract.get("idempotency_header"), f"{where}.contract.idempotency_header",
+            " (a header name)")
+        out["contract_required_headers"] = self.names(
+            contract.get("required_headers"), f"{where}.contract.required_headers")
+        return out
+
+    def names(self, value, where: str) -> list[str]:
+        """A list of header names (null: none)."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.fail(where, "a list of header names, such as [tenant, producer]", value)
+        headers = []
+        for i, item in enumerate(value):
+            if item is None:
+                self.fail(f"{where}[{i}]", f"{_STRING} (a header name)", item)
+            headers.append(self.string(item, f"{where}[{i}]", " (a header name)"))
+        return headers
+
+    def document(self, data) -> dict:
+        top = self.mapping(data, "the top level", _TOP_KEYS)
+        profiles: dict[str, dict] = {}
+        for name, profile in self.mapping(top.get("profiles"), "profiles").items():
+            if not isinstance(name, str):
+                raise InvalidFileError(
+                    f"{self.path}: profiles: profile names must be strings; "
+                    f"{_describe(name, show=True)} is not one: quote it."
+                )
+            profiles[name] = self.profile(profile, f"profiles.{_key(name)}")
+        default = self.string(top.get("default_profile"), "default_profile", " (a profile name)",
+                              show=True)
+        if default is not None and default not in profiles:
+            known = ", ".join(sorted(profiles)) or "none are defined"
+            self.fail("default_profile", f"one of the profiles ({known})", default, show=True)
+        return {"default_profile": default, "profiles": profiles}
 
 
-def _check_keys(mapping, allowed: set[str], path: Path, where: str) -> None:
-    if not isinstance(mapping, dict):
-        raise InvalidFileError(f"{path}: {where} must be a mapping.")
-    for key in mapping:
-        if key not in allowed:
-            raise InvalidFileError(
-                f"{path}: unknown key '{key}' in {where}; allowed: {', '.join(sorted(allowed))}."
-            )
+def _as_float(number: int | float) -> float | None:
+    try:
+        return float(number)
+    except OverflowError:
+        return None
 
 
 def load_config_file(path: Path) -> dict:
-    """Parse and validate the file's structure; unknown keys are refused (exit 7)."""
+    """Read the file and check every value in it, substituting ${env:NAME}: an unknown key,
+    a value of the wrong type or out of range is refused (exit 7) naming the file, the key
+    and what is expected, whichever profile is used. Returns {"default_profile": name or
+    None, "profiles": {name: profile}}, each profile with every key (None where unset) and
+    its values as Settings holds them."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidFileError(
             f"cannot read config file {path}: {exc.__class__.__name__}."
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader
+    except _UnreadableValue as exc:
+        raise InvalidFileError(
+            f"config file {path} is not valid YAML at line {exc.mark.line + 1}: the value "
+            f"cannot be read ({exc.reason}); quote it if it is meant as text."
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise InvalidFileError(f"config file {path} is not valid YAML{where}.") from None
-    _check_keys(data, _TOP_KEYS, path, "the top level")
-    _check_scalar(data, "default_profile", path, "")
-    profiles = data.get("profiles") or {}
-    _check_keys(profiles, profiles.keys() if isinstance(profiles, dict) else set(), path,
-                "profiles")
-    for name, profile in profiles.items():
-        profile = profile or {}
-        where = f"profiles.{name}"
-        _check_keys(profile, _PROFILE_KEYS, path, where)
-        for key in ("bootstrap_servers", "connect_url", "connect_basic_auth", "checkpoint_dir"):
-            _check_scalar(profile, key, path, f"{where}.")
-        kafka = profile.get("kafka") or {}
-        _check_keys(kafka, kafka.keys() if isinstance(kafka, dict) else set(), path,
-                    f"{where}.kafka")
-        for key in kafka:
-            _check_scalar(kafka, key, path, f"{where}.kafka.")
-        registry = profile.get("schema_registry")
-        if isinstance(registry, dict):
-            _check_keys(registry, _REGISTRY_KEYS, path, f"{where}.schema_registry")
-            for key in _REGISTRY_KEYS:
-                _check_scalar(registry, key, path, f"{where}.schema_registry.")
-        else:
-            _check_scalar(profile, "schema_registry", path, f"{where}.")
-        replay = profile.get("replay") or {}
-        _check_keys(replay, _REPLAY_KEYS, path, f"{where}.replay")
-        for key in _REPLAY_KEYS:
-            _check_scalar(replay, key, path, f"{where}.replay.")
-    return data
+    except RecursionError:
+        raise InvalidFileError(
+            f"config file {path} is not valid YAML: it is nested too deeply."
+        ) from None
+    return _FileCheck(path).document(data)
 
 
-def _check_scalar(mapping: dict, key, path: Path, where: str) -> None:
-    """A value meant as one setting must be one: not a list or a mapping."""
-    if isinstance(mapping.get(key), (dict, list)):
-        raise InvalidFileError(f"{path}: {where}{key} must be a single value, not a "
-                               f"{'mapping' if isinstance(mapping[key], dict) else 'list'}.")
+class _UnreadableValue(yaml.YAMLError):
+    def __init__(self, reason: str, mark):
+        super().__init__(reason)
+        self.reason, self.mark = reason, mark
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.safe_load's loader, except that a scalar it resolves but cannot build (a date
+    2024-13-45, !!int many, an integer of over 4300 digits) is a YAML error at its line:
+    PyYAML lets ValueError, KeyError or AttributeError through for those."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            reason = (str(exc).partition(";")[0][:100] if isinstance(exc, ValueError)
+                      else "not of its type")
+            raise _UnreadableValue(reason, node.start_mark) from None
 
 
 def parse_properties(path: Path) -> dict[str, str]:
@@ -247,19 +440,17 @@ def resolve(
     settings = Settings()
     path = find_config_file(config)
     data = load_config_file(path) if path else {}
-    if path:
-        data = _substitute_env(data, path, "")
     settings.config_file = path
     profiles = data.get("profiles") or {}
-    name = profile or data.get("default_profile")
+    name = profile or data.get("default_profile")  # a default_profile is one of profiles
     prof: dict = {}
     if name:
         if name not in profiles:
             where = str(path) if path else "no config file was found"
             known = ", ".join(sorted(profiles)) or "none"
-            error = InvalidFileError if not profile else UsageError
-            raise error(f"profile '{name}' is not defined ({where}); known profiles: {known}.")
-        prof = profiles[name] or {}
+            raise UsageError(f"profile '{name}' is not defined ({where}); known profiles: "
+                             f"{known}.")
+        prof = profiles[name]
         settings.profile = name
 
     def pick(attr: str, flag_value, profile_value, convert=lambda v: v):
@@ -276,7 +467,7 @@ def resolve(
     # bootstrap.servers among them is taken as the bootstrap servers (the one address every
     # message names): -b and the environment win, then -X or --command-config, then the
     # profile's bootstrap_servers, then its kafka: bootstrap.servers.
-    profile_props = {str(k): str(v) for k, v in (prof.get("kafka") or {}).items()}
+    profile_props = dict(prof.get("kafka") or {})
     given_props: dict[str, str] = {}
     if command_config:
         props_path = Path(command_config).expanduser()
@@ -290,22 +481,17 @@ def resolve(
          prof.get("bootstrap_servers") or _pop_bootstrap(profile_props), str)
     _pop_bootstrap(given_props)
     _pop_bootstrap(profile_props)
-    registry = prof.get("schema_registry")
-    if isinstance(registry, str):
-        registry = {"url": registry}
-    registry = registry or {}
-    pick("schema_registry_url", schema_registry, registry.get("url"), str)
-    settings.schema_registry_auth = registry.get("basic_auth")
+    pick("schema_registry_url", schema_registry, prof.get("schema_registry_url"), str)
+    settings.schema_registry_auth = prof.get("schema_registry_auth")
     pick("connect_url", connect_url, prof.get("connect_url"), str)
     settings.connect_basic_auth = prof.get("connect_basic_auth")
     pick("checkpoint_dir", None, prof.get("checkpoint_dir"), lambda v: Path(v).expanduser())
-    replay = prof.get("replay") or {}
-    if replay.get("rate") is not None:
-        settings.replay_rate = parse_rate(str(replay["rate"]), f"profiles.{name}.replay.rate")
-    if replay.get("max_records_per_sec") is not None:
-        settings.replay_max_records_per_sec = float(replay["max_records_per_sec"])
+    settings.replay_rate = prof.get("replay_rate")
+    settings.replay_max_records_per_sec = prof.get("replay_max_records_per_sec")
+    settings.contract_idempotency_header = prof.get("contract_idempotency_header")
+    settings.contract_required_headers = list(prof.get("contract_required_headers") or [])
     settings.timeout = float(timeout) if timeout is not None else DEFAULT_TIMEOUT
-    if settings.timeout <= 0:
+    if not math.isfinite(settings.timeout) or settings.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds.")
 
     kafka_props = {**profile_props, **given_props}

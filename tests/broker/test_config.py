@@ -205,3 +205,233 @@ def test_verbose_client_logs_never_show_the_password(cli, config_file, kafka_boo
     assert result.code == 0, result.stderr
     assert "librdkafka" in result.stderr
     assert SECRET not in result.stdout + result.stderr
+
+
+# --- every value is checked when the file is loaded (exit 7, one line: file, key, expected) --
+
+def _prod(**values):
+    """A file whose profile 'prod' holds values; 'dev' is another, valid profile."""
+    return {"default_profile": "prod",
+            "profiles": {"prod": {"bootstrap_servers": "b:9092", **values},
+                         "dev": {"bootstrap_servers": "dev:9092"}}}
+
+
+def _refused(cli, path, *args):
+    result = cli("--config", str(path), *args, "config", "show", "-o", "json")
+    assert result.code == 7, (result.code, result.stderr)
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr  # one line
+    assert str(path) in result.stderr
+    return result.stderr
+
+
+_RATE = "a rate greater than zero"
+_RECORDS = "a number greater than zero"
+_STRING = "a non-empty string"
+_MAPPING = "a mapping"
+_PROPERTY = "a string, a number or true/false"
+
+
+@pytest.mark.parametrize("data,key,expected", [
+    (_prod(replay={"max_records_per_sec": "fast"}),
+     "profiles.prod.replay.max_records_per_sec", _RECORDS),
+    (_prod(replay={"max_records_per_sec": -1}),
+     "profiles.prod.replay.max_records_per_sec", _RECORDS),
+    (_prod(replay={"max_records_per_sec": 0}),
+     "profiles.prod.replay.max_records_per_sec", _RECORDS),
+    (_prod(replay={"max_records_per_sec": True}),
+     "profiles.prod.replay.max_records_per_sec", _RECORDS),
+    (_prod(replay={"max_records_per_sec": float("inf")}),
+     "profiles.prod.replay.max_records_per_sec", _RECORDS),
+    (_prod(replay={"max_records_per_sec": float("nan")}),
+     "profiles.prod.replay.max_records_per_sec", _RECORDS),
+    (_prod(replay={"max_records_per_sec": 10**400}),
+     "profiles.prod.replay.max_records_per_sec", _RECORDS),
+    (_prod(replay={"rate": "-5MiB/s"}), "profiles.prod.replay.rate", _RATE),
+    (_prod(replay={"rate": 0}), "profiles.prod.replay.rate", _RATE),
+    (_prod(replay={"rate": "0MiB/s"}), "profiles.prod.replay.rate", _RATE),
+    (_prod(replay={"rate": -2000}), "profiles.prod.replay.rate", _RATE),
+    (_prod(replay={"rate": "fast"}), "profiles.prod.replay.rate", _RATE),
+    (_prod(replay={"rate": True}), "profiles.prod.replay.rate", _RATE),
+    (_prod(replay={"rate": "9" * 400}), "profiles.prod.replay.rate", _RATE),
+    (_prod(replay=["rate", "5MiB/s"]), "profiles.prod.replay", _MAPPING),
+    (_prod(replay="5MiB/s"), "profiles.prod.replay", _MAPPING),
+    ({"profiles": {"prod": {"bootstrap_servers": 9092}}},
+     "profiles.prod.bootstrap_servers", _STRING),
+    ({"profiles": {"prod": {"bootstrap_servers": ["a:1", "b:2"]}}},
+     "profiles.prod.bootstrap_servers", _STRING),
+    ({"profiles": {"prod": {"bootstrap_servers": ""}}},
+     "profiles.prod.bootstrap_servers", _STRING),
+    (_prod(kafka=["security.protocol=SSL"]), "profiles.prod.kafka", _MAPPING),
+    (_prod(kafka="security.protocol=SSL"), "profiles.prod.kafka", _MAPPING),
+    (_prod(kafka={"ssl": {"ca.location": "/ca.pem"}}), "profiles.prod.kafka.ssl", _PROPERTY),
+    (_prod(kafka={"sasl.password": None}), "profiles.prod.kafka.sasl.password", _PROPERTY),
+    (_prod(kafka={"linger.ms": [5]}), "profiles.prod.kafka.linger.ms", _PROPERTY),
+    (_prod(kafka={5: "x"}), "profiles.prod.kafka", "property names"),
+    (_prod(schema_registry=8081), "profiles.prod.schema_registry", "a URL or a mapping"),
+    (_prod(schema_registry=["https://r"]), "profiles.prod.schema_registry",
+     "a URL or a mapping"),
+    (_prod(schema_registry={"url": 8081}), "profiles.prod.schema_registry.url", _STRING),
+    (_prod(schema_registry={"url": "https://r", "basic_auth": ["u", "p"]}),
+     "profiles.prod.schema_registry.basic_auth", _STRING),
+    (_prod(connect_url=True), "profiles.prod.connect_url", _STRING),
+    (_prod(connect_basic_auth={"u": "p"}), "profiles.prod.connect_basic_auth", _STRING),
+    (_prod(checkpoint_dir=5), "profiles.prod.checkpoint_dir", _STRING),
+    (_prod(checkpoint_dir=["/a"]), "profiles.prod.checkpoint_dir", _STRING),
+    ({"profiles": {"prod": ["bootstrap_servers"]}}, "profiles.prod", _MAPPING),
+    ({"profiles": {"prod": "b:9092"}}, "profiles.prod", _MAPPING),
+    ({"profiles": ["prod"]}, "profiles", _MAPPING),
+    ({"profiles": {7: {"bootstrap_servers": "b:9092"}}}, "profiles", "profile names"),
+    ({"default_profile": "staging", "profiles": {"prod": {}}}, "default_profile",
+     "one of the profiles"),
+    ({"default_profile": ["prod"], "profiles": {"prod": {}}}, "default_profile", _STRING),
+    ({"default_profile": 5, "profiles": {"5": {}}}, "default_profile", _STRING),
+])
+def test_a_bad_value_is_refused_when_the_file_is_loaded(cli, tmp_path, data, key, expected):
+    path = write_config(tmp_path / "bad.yaml", data)
+    stderr = _refused(cli, path)
+    assert key in stderr and expected in stderr
+
+
+@pytest.mark.parametrize("text,key,expected", [
+    ("profiles: {prod: {checkpoint_dir: 2024-01-01}}", "profiles.prod.checkpoint_dir", _STRING),
+    ("profiles: {prod: {bootstrap_servers: !!binary aGk=}}",
+     "profiles.prod.bootstrap_servers", _STRING),
+    ("profiles: {prod: {kafka: {linger.ms: 2024-01-01T00:00:00Z}}}",
+     "profiles.prod.kafka.linger.ms", _PROPERTY),
+    ("profiles: {prod: {replay: {rate: .inf}}}", "profiles.prod.replay.rate", _RATE),
+    ("- a\n- b\n", "the top level", _MAPPING),
+    ("5\n", "the top level", _MAPPING),
+    ("profiles: {prod: {kafka: []}}", "profiles.prod.kafka", _MAPPING),
+    ("profiles: {prod: {replay: 0}}", "profiles.prod.replay", _MAPPING),
+    ("profiles: []", "profiles", _MAPPING),
+])
+def test_odd_yaml_types_are_refused_when_the_file_is_loaded(cli, tmp_path, text, key,
+                                                             expected):
+    path = tmp_path / "odd.yaml"
+    path.write_text(text)
+    stderr = _refused(cli, path)
+    assert key in stderr and expected in stderr
+
+
+@pytest.mark.parametrize("text", [
+    "profiles: {prod: {checkpoint_dir: 2024-13-45}}",   # a date that is none
+    "profiles: {prod: {kafka: {retries: !!int many}}}",
+    "profiles: {prod: {kafka: {retries: 0x_}}}",
+    "profiles: {prod: {kafka: {enable.idempotence: !!bool maybe}}}",
+    "profiles: {prod: {checkpoint_dir: !!timestamp soon}}",
+    "profiles: {prod: {kafka: {retries: " + "1" * 5000 + "}}}",
+    "profiles: " + "[" * 1000 + "]" * 1000,
+])
+def test_yaml_that_cannot_be_read_is_refused(cli, tmp_path, text):
+    path = tmp_path / "unreadable.yaml"
+    path.write_text(text)
+    assert "not valid YAML" in _refused(cli, path)
+
+
+def test_a_bad_profile_is_refused_whichever_profile_is_used(cli, tmp_path):
+    """Checked when the file is loaded: not only when the bad profile is the one in use."""
+    path = write_config(tmp_path / "bad.yaml", _prod(replay={"max_records_per_sec": "fast"}))
+    assert "profiles.prod.replay.max_records_per_sec" in _refused(cli, path, "-p", "dev")
+    path = write_config(tmp_path / "bad.yaml", {"default_profile": "gone",
+                                                 "profiles": {"dev": {}}})
+    assert "default_profile" in _refused(cli, path, "-p", "dev")
+
+
+def test_a_bad_value_from_the_environment_is_refused(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLAY_RATE", "fast")
+    path = write_config(tmp_path / "env.yaml", _prod(replay={"rate": "${env:REPLAY_RATE}"}))
+    stderr = _refused(cli, path)
+    assert "profiles.prod.replay.rate" in stderr and _RATE in stderr
+    monkeypatch.setenv("REPLAY_RATE", "2MiB/s")
+    result = cli("--config", str(path), "config", "show", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert result.json()["replay"]["rate"] == 2 * 1024 * 1024
+
+
+def test_missing_env_reference_names_the_key(cli, tmp_path):
+    path = write_config(tmp_path / "env.yaml", _prod(kafka={"sasl.password": "${env:NOPE_42}"}))
+    stderr = _refused(cli, path)
+    assert "profiles.prod.kafka.sasl.password refers to ${env:NOPE_42}" in stderr
+
+
+def test_valid_values_keep_their_meaning(cli, tmp_path, monkeypatch):
+    """Scalars in kafka: become the strings librdkafka takes; numbers and numeric strings
+    (as ${env:NAME} gives) are rates and quotas; an empty (null) section or key is unset."""
+    monkeypatch.setenv("MAX_RECORDS", "250")
+    path = write_config(tmp_path / "ok.yaml", _prod(
+        kafka={"linger.ms": 5, "enable.idempotence": True, "batch.num.messages": 1.5,
+               "client.id": ""},
+        replay={"rate": 2000, "max_records_per_sec": "${env:MAX_RECORDS}"},
+        schema_registry="https://registry:8081",
+        connect_url=None, checkpoint_dir=None))
+    result = cli("--config", str(path), "config", "show", "-o", "json")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert data["kafka"] == {"linger.ms": "5", "enable.idempotence": "True",
+                             "batch.num.messages": "1.5", "client.id": ""}
+    assert data["replay"] == {"rate": 2000.0, "max_records_per_sec": 250.0}
+    assert data["schema_registry"]["url"] == "https://registry:8081"
+    assert data["connect_url"] is None and data["checkpoint_dir"] == "checkpoints"
+    path = write_config(tmp_path / "ok.yaml", _prod(kafka=None, replay=None,
+                                                    schema_registry=None))
+    assert cli("--config", str(path), "config", "show", "-o", "json").code == 0
+    path.write_text("")
+    assert cli("--config", str(path), "config", "show", "-o", "json").code == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_timeout_must_be_a_positive_number(cli, value):
+    result = cli("--timeout", value, "config", "show", "-o", "json")
+    assert result.code == 2 and "--timeout" in result.stderr
+
+
+# --- contract: the event contract `topics audit` checks by default --------------------------
+
+def test_contract_section_is_shown_and_on_settings(cli, tmp_path, monkeypatch):
+    from ingestctl.config import resolve
+
+    monkeypatch.setenv("TENANT_HEADER", "tenant")
+    path = write_config(tmp_path / "ok.yaml", _prod(contract={
+        "idempotency_header": "idempotency-key",
+        "required_headers": ["${env:TENANT_HEADER}", "producer"]}))
+    result = cli("--config", str(path), "config", "show", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert result.json()["contract"] == {"idempotency_header": "idempotency-key",
+                                         "required_headers": ["tenant", "producer"]}
+    table = cli("--config", str(path), "config", "show")
+    assert table.code == 0 and "idempotency-key" in table.stdout
+    settings = resolve(config=str(path), profile=None, bootstrap_servers=None, x_props=[],
+                       command_config=None, schema_registry=None, connect_url=None,
+                       timeout=None)
+    assert settings.contract_idempotency_header == "idempotency-key"
+    assert settings.contract_required_headers == ["tenant", "producer"]
+    dev = cli("--config", str(path), "-p", "dev", "config", "show", "-o", "json")
+    assert dev.json()["contract"] == {"idempotency_header": None, "required_headers": []}
+    path = write_config(tmp_path / "ok.yaml", _prod(contract={"required_headers": None}))
+    assert cli("--config", str(path), "config", "show", "-o", "json").json()["contract"] == {
+        "idempotency_header": None, "required_headers": []}
+
+
+@pytest.mark.parametrize("contract,key,expected", [
+    (["idempotency-key"], "profiles.prod.contract", _MAPPING),
+    ("idempotency-key", "profiles.prod.contract", _MAPPING),
+    ({"idempotency_header": ""}, "profiles.prod.contract.idempotency_header", _STRING),
+    ({"idempotency_header": 5}, "profiles.prod.contract.idempotency_header", _STRING),
+    ({"idempotency_header": ["a"]}, "profiles.prod.contract.idempotency_header", _STRING),
+    ({"required_headers": "tenant"}, "profiles.prod.contract.required_headers",
+     "a list of header names"),
+    ({"required_headers": {"tenant": True}}, "profiles.prod.contract.required_headers",
+     "a list of header names"),
+    ({"required_headers": ["tenant", ""]}, "profiles.prod.contract.required_headers[1]",
+     _STRING),
+    ({"required_headers": [None]}, "profiles.prod.contract.required_headers[0]", _STRING),
+    ({"required_headers": [["tenant"]]}, "profiles.prod.contract.required_headers[0]",
+     _STRING),
+    ({"idempotency": "key"}, "unknown key 'idempotency' in profiles.prod.contract",
+     "allowed: idempotency_header, required_headers"),
+])
+def test_a_bad_contract_is_refused(cli, tmp_path, contract, key, expected):
+    path = write_config(tmp_path / "bad.yaml", _prod(contract=contract))
+    stderr = _refused(cli, path, "-p", "dev")
+    assert key in stderr and expected in stderr
