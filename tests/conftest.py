@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 import yaml
+from support.configs import SECRET, write_config
 from support.sessions import SESSION_SANDBOXES
 
 from ingestctl import sandbox
@@ -90,4 +91,26 @@ def cli(capsys):
         return Result(int(code), out, err)
 
     return run
+
+
+@pytest.fixture
+def config_file(tmp_path, monkeypatch):
+    """./ingestctl.yaml with profile prod (SASL, password from $KAFKA_PASSWORD = SECRET)."""
+    monkeypatch.setenv("KAFKA_PASSWORD", SECRET)
+    return write_config(tmp_path / "ingestctl.yaml", {
+        "default_profile": "prod",
+        "profiles": {
+            "prod": {
+                "bootstrap_servers": "broker-1:9093",
+                "kafka": {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+                          "sasl.username": "ops", "sasl.password": "${env:KAFKA_PASSWORD}"},
+                "schema_registry": {"url": "https://registry:8081",
+                                    "basic_auth": "user:${env:KAFKA_PASSWORD}"},
+                "connect_url": "https://connect:8083",
+                "checkpoint_dir": "/tmp/ckpts",
+                "replay": {"rate": "5MiB/s"},
+            },
+            "dev": {"bootstrap_servers": "dev:9092"},
+        },
+    })
 
