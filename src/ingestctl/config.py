@@ -95,7 +95,7 @@ def find_config_file(explicit: str | None) -> Path | None:
 
 _STRING = "a non-empty string"
 _PROPERTY = "a string, a number or true/false (a librdkafka property value)"
-_RATE = ("a rate greater than zero in bytes per second, such as 5MiB/s, 500KB/s or 2000")
+_RATE = "a rate greater than zero in bytes per second, such as 5MiB/s, 500KB/s or 2000"
 _RECORDS = "a number greater than zero (records per second), such as 500"
 
 
@@ -141,10 +141,13 @@ class _FileCheck:
     def __init__(self, path: Path):
         self.path = path
 
-    def fail(self, where: str, expected: str, value, show: bool = False):
-        raise InvalidFileError(
-            f"{self.path}: {where} must be {expected}; it is {_describe(value, show)}."
-        )
+    def fail(self, where: str, expected: str, value, show: bool = False, raw=None):
+        """Refuse value; show says its text may be shown, raw is the text before ${env:NAME}
+        was substituted (shown instead: the environment's value may be anybody's secret)."""
+        got = _describe(value, show)
+        if show and isinstance(raw, str) and raw != value:
+            got = f"{_describe(raw, show)}, as the environment sets it"
+        raise InvalidFileError(f"{self.path}: {where} must be {expected}; it is {got}.")
 
     def env(self, value: str, where: str) -> str:
         def replace(m: re.Match) -> str:
@@ -189,7 +192,7 @@ class _FileCheck:
         """Bytes per second: a number, or a rate as --rate takes it (5MiB/s)."""
         if value is None:
             return None
-        parsed = None
+        parsed, raw = None, value
         if isinstance(value, str):
             value = self.env(value, where)
             try:
@@ -199,14 +202,14 @@ class _FileCheck:
         elif isinstance(value, int | float) and not isinstance(value, bool):
             parsed = _as_float(value)
         if parsed is None or not math.isfinite(parsed) or parsed <= 0:
-            self.fail(where, _RATE, value, show=True)
+            self.fail(where, _RATE, value, show=True, raw=raw)
         return parsed
 
     def positive(self, value, where: str) -> float | None:
         """A number greater than zero, or a string that is one (as ${env:NAME} gives)."""
         if value is None:
             return None
-        parsed = None
+        parsed, raw = None, value
         if isinstance(value, str):
             value = self.env(value, where)
             try:
@@ -216,7 +219,7 @@ class _FileCheck:
         elif isinstance(value, int | float) and not isinstance(value, bool):
             parsed = _as_float(value)
         if parsed is None or not math.isfinite(parsed) or parsed <= 0:
-            self.fail(where, _RECORDS, value, show=True)
+            self.fail(where, _RECORDS, value, show=True, raw=raw)
         return parsed
 
     def kafka(self, value, where: str) -> dict[str, str]:
@@ -292,11 +295,12 @@ class _FileCheck:
                     f"{_describe(name, show=True)} is not one: quote it."
                 )
             profiles[name] = self.profile(profile, f"profiles.{_key(name)}")
-        default = self.string(top.get("default_profile"), "default_profile", " (a profile name)",
-                              show=True)
+        raw = top.get("default_profile")
+        default = self.string(raw, "default_profile", " (a profile name)", show=True)
         if default is not None and default not in profiles:
             known = ", ".join(sorted(profiles)) or "none are defined"
-            self.fail("default_profile", f"one of the profiles ({known})", default, show=True)
+            self.fail("default_profile", f"one of the profiles ({known})", default, show=True,
+                      raw=raw)
         return {"default_profile": default, "profiles": profiles}
 
 

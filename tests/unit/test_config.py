@@ -306,6 +306,9 @@ def test_a_bad_value_from_the_environment_is_refused(cli, tmp_path, monkeypatch)
     path = write_config(tmp_path / "env.yaml", _prod(replay={"rate": "${env:REPLAY_RATE}"}))
     stderr = _refused(cli, path)
     assert "profiles.prod.replay.rate" in stderr and _RATE in stderr
+    # the file's text is shown, not the environment's value (which might be a secret)
+    assert "'${env:REPLAY_RATE}', as the environment sets it" in stderr
+    assert "fast" not in stderr
     monkeypatch.setenv("REPLAY_RATE", "2MiB/s")
     result = cli("--config", str(path), "config", "show", "-o", "json")
     assert result.code == 0, result.stderr
