@@ -8,12 +8,13 @@ from ..errors import ClusterError, RefusedError
 from ..files import audit
 from ..partitions import TP, name
 from .drift import drift
-from .plan import Plan, partition_bounds, refuse, refuse_active_groups
+from .plan import Plan, partition_bounds, refuse, refuse_active_groups, topic_facts
 
 
 def check_drift(settings: Settings, plan: Plan) -> None:
-    """Refuse (exit 3) a saved plan when the cluster moved on since it was made: another
-    cluster, a group's state or committed offsets, a partition's log-start or end."""
+    """Refuse (exit 3) a saved plan when the cluster moved on since it was made (see
+    drift.py): another cluster, a group's state or committed offsets, partitions added or
+    removed, a recreated topic, a target no longer retained. New records are not drift."""
     from .. import kafka
     from ..kafka import groups as kafka_groups
     from ..kafka import metadata
@@ -29,11 +30,13 @@ def check_drift(settings: Settings, plan: Plan) -> None:
     tps = [tp for tp in plan.bounds
            if tp[0] in live_topics and tp[1] in live_topics[tp[0]].partitions]
     live_bounds = partition_bounds(admin, tps)
+    live_facts = topic_facts(admin, live_topics, plan.topics) if plan.topics else {}
     committed = kafka_groups.committed_offsets(admin, names)
     problems = drift({g.group: g.state for g in plan.groups},
                      {g: i.state for g, i in infos.items()},
                      {g.group: g.current() for g in plan.groups},
-                     {g: committed.get(g, {}) for g in names}, plan.bounds, live_bounds)
+                     {g: committed.get(g, {}) for g in names}, plan.bounds, live_bounds,
+                     {g.group: g.targets() for g in plan.groups}, plan.topics, live_facts)
     refuse("the cluster changed since the plan was made, so it no longer says what would "
             "happen; make a new plan.", problems)
     refuse_active_groups(infos)
