@@ -3,14 +3,17 @@ the audit log, saved plans and drift, every refusal, clamping, read-back verific
 rollback by timestamp onto a second cluster where the same records sit at other offsets."""
 
 import json
+import signal
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
 import yaml
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions
-from conftest import unique
+from conftest import run_process, unique
 from kafkautil import commit, committed, create_topic, produce
 from rollbackutil import first_records, member
 from waiting import wait_for
@@ -356,3 +359,47 @@ def test_saved_to_latest_plan_applies_its_planned_end_while_records_arrive(
     assert result.code == 0, result.stderr
     assert committed(kafka_bootstrap, group, topic, [0]) == {0: 10}
 
+
+def test_ctrl_c_between_groups_says_which_groups_moved_and_which_did_not(
+        kafka_bootstrap, tmp_path):
+    """A real process rolling back many groups gets SIGINT once the first group's audit line
+    is written: exit 6, and the groups it names as moved are exactly those in the audit log
+    (and at their targets), the others named as not changed (and untouched)."""
+    topic = unique("rb-many")
+    groups = [unique(f"rb-many-{i:02d}") for i in range(30)]
+    create_topic(kafka_bootstrap, topic, partitions=1)
+    produce(kafka_bootstrap, topic, records(0, range(10)))
+    for group in groups:
+        commit(kafka_bootstrap, group, topic, {0: 4})
+    directory = tmp_path / "cps"
+    created = run_process("-b", kafka_bootstrap, "checkpoint", "create", "w", "--dir",
+                          directory, *[a for g in groups for a in ("--group", g)])
+    assert created.returncode == 0, created.stderr
+    for group in groups:
+        commit(kafka_bootstrap, group, topic, {0: 9})
+
+    audit_file = directory / "audit.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingestctl", "-b", kafka_bootstrap, "--timeout", "30",
+         "rollback", "--to-checkpoint", "w", "--dir", str(directory), "--execute"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("the first group's audit line",
+                 lambda: audit_file.exists() and audit_file.read_text().strip()
+                 or process.poll() is not None, timeout=120, interval=0.002)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == ExitCode.INCOMPLETE, stderr
+    logged = [entry["group"] for entry in audit_lines(directory)]
+    assert 0 < len(logged) < len(groups), logged
+    rest = [g for g in groups if g not in logged]
+    assert f"interrupted after moving {len(logged)} of {len(groups)} groups" in stderr
+    assert "nothing was left half-done" not in stderr and "Traceback" not in stderr
+    listed = [line.strip() for line in stderr.splitlines() if line.startswith("  - ")]
+    assert listed == [f"- group {g}: moved" for g in logged] + [
+        f"- group {g}: not changed" for g in rest]
+    for group in groups:
+        assert committed(kafka_bootstrap, group, topic, [0]) == {0: 4 if group in logged else 9}
