@@ -130,9 +130,10 @@ def test_failure_rehearsal_stop_lag_checkpoint_rollback_resume_redelivers(cli, w
         assert done.code == 0, done.stderr
         result = done.json()
         assert result["executed"] is True and moves(result) == moves(plan.json())
+        # Stopped before the rollback, so left stopped; the outage ends when it is resumed.
         assert (result["connectors"][0]["state"], result["connectors"][0]["final_state"]) == (
-            "STOPPED", "RUNNING")
-        assert connect.status(name).state == "RUNNING"
+            "STOPPED", "STOPPED")
+        assert connect.status(name).state == "STOPPED"
         [entry] = audit_lines(directory)
         assert (entry["action"], entry["connector"], entry["group"]) == (
             "rollback", name, f"connect-{name}")
@@ -140,6 +141,8 @@ def test_failure_rehearsal_stop_lag_checkpoint_rollback_resume_redelivers(cli, w
                                     {"topic": topic, "partition": 1, "before": 5, "after": 3}]
 
         # After resume the file holds the second records again, then the third ones.
+        connect.resume(name)
+        connect.wait_for_state(name, "RUNNING")
         wait_for("offsets 7/7", lambda: offsets_of(worker, name) == {(topic, 0): 7,
                                                                      (topic, 1): 7})
         now = lines(sink_file)
@@ -319,7 +322,10 @@ def test_a_failure_after_the_stop_leaves_the_connector_stopped(worker, sink):
             connector_rollback.execute(settings, plan, directory)
     message = caught.value.message
     assert f"group connect-{name} still has 1 member(s) (client ids: late-consumer)" in message
-    assert f"connector {name} is left STOPPED" in message
+    assert caught.value.details == [
+        f"connector {name} is left STOPPED (it was RUNNING before this rollback). Fix the cause "
+        f"and run this rollback again, then resume the connector (Kafka Connect: PUT "
+        f"/connectors/{name}/resume); a rerun finds it STOPPED and leaves it so."]
     assert connect.status(name).state == "STOPPED"
     assert offsets_of(worker, name) == {(topic, 0): 6, (topic, 1): 6}
     assert audit_lines(directory) == []
@@ -332,3 +338,51 @@ def test_readback_problems():
         "t[1]: expected 4, Connect reports 9"]
     assert connector_rollback.readback_problems(targets, {("t", 0): 3}) == [
         "t[1]: expected 4, Connect reports None"]
+
+
+@pytest.mark.parametrize("prior", ["PAUSED", "STOPPED"])
+def test_rollback_restores_the_state_the_connector_was_in(cli, worker, sink, prior):
+    """A PAUSED or STOPPED sink is rolled back and left as it was, not RUNNING."""
+    topic, name, directory, connect = sink
+    (connect.pause if prior == "PAUSED" else connect.stop)(name)
+    connect.wait_for_state(name, prior)
+    done = cli(*base(worker), "rollback", "--connector", name, "--to-checkpoint", "w",
+               "--dir", directory, "--execute", "-o", "json")
+    assert done.code == 0, done.stderr
+    [result] = done.json()["connectors"]
+    assert (result["state"], result["final_state"]) == (prior, prior)
+    assert moves(done.json()) == [(topic, 0, 6, 4, 2), (topic, 1, 6, 4, 2)]
+    assert connect.status(name).state == prior
+    assert offsets_of(worker, name) == {(topic, 0): 4, (topic, 1): 4}
+    assert f"({prior})" in done.stderr
+    assert len(audit_lines(directory)) == 1
+
+
+class OddError(ClusterError):
+    """An error class whose constructor does not take (message, details=…)."""
+
+    def __init__(self, code: int, text: str):
+        super().__init__(f"{text} (code {code})")
+        self.code = code
+
+
+def test_a_failure_keeps_its_own_error_and_gains_the_connector_context(worker, sink,
+                                                                       monkeypatch):
+    """An error raised after the stop is the same error, with the connector's fate added to
+    its details, whatever its class's constructor takes."""
+    topic, name, directory, connect = sink
+    settings = Settings(connect_url=worker.url, bootstrap_servers=worker.bootstrap, timeout=30)
+    path = sorted((directory / "w").glob("*.yaml"))[0]
+    plan = connector_rollback.plan(settings, path, name)
+    failure = OddError(42, "the audit log refused the line")
+
+    def refuse(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(connector_rollback.audit, "record", refuse)
+    with pytest.raises(OddError) as caught:
+        connector_rollback.execute(settings, plan, directory)
+    assert caught.value is failure and caught.value.code == 42
+    assert caught.value.message == "the audit log refused the line (code 42)"
+    assert any(f"connector {name} is left STOPPED" in d for d in caught.value.details)
+    assert connect.status(name).state == "STOPPED"

@@ -14,7 +14,9 @@ The convention, for whoever writes or edits runbooks/*.md:
 - Each runbook names its inputs in its first block as `: "${VAR:=example}"`. The test supplies
   them (BOOTSTRAP, TARGET_BOOTSTRAP, CHECKPOINT_DIR, topic and group names, ...) and first
   creates the data the runbook assumes, in one setup function per runbook (SETUPS below); a
-  runbook without one fails the test. After the run it checks the result on the cluster.
+  runbook without one fails the test. A setup may leave something running through the
+  runbook (the consumer-rollback one keeps a producer writing) on the ExitStack it is given.
+  After the run it checks the result on the cluster.
 - `ingestctl` is the one installed next to this Python (the venv's), first on PATH. The
   runbooks also use jq.
 """
@@ -24,11 +26,14 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from support.kafkautil import commit, committed, create_topic, produce, read_all
 from support.names import unique
 from support.process import REPO, run_process
@@ -197,7 +202,7 @@ def three_hours_of_records(bootstrap: str, topic: str, partitions: int, per_part
     return stamps
 
 
-def setup_sink_outage(kafka_bootstrap, second_bootstrap, work: Path):
+def setup_sink_outage(kafka_bootstrap, second_bootstrap, work: Path, stack: ExitStack):
     """A topic with three hours of records, an empty repair topic, and a sink group that
     stopped at an outage 100 minutes ago (it came back 10 minutes ago): partition 0 at the
     outage's first record, partitions 1 and 2 a few records later, as a crashing sink does."""
@@ -226,7 +231,7 @@ def setup_sink_outage(kafka_bootstrap, second_bootstrap, work: Path):
     return variables, check
 
 
-def setup_migration(kafka_bootstrap, second_bootstrap, work: Path):
+def setup_migration(kafka_bootstrap, second_bootstrap, work: Path, stack: ExitStack):
     """Two topics on the source, each read to its end by its own group (the producers have
     stopped: the wave is ready to move); nothing on the target yet."""
     now = int(time.time()) * 1000
@@ -261,8 +266,46 @@ def setup_migration(kafka_bootstrap, second_bootstrap, work: Path):
     return variables, check
 
 
-def setup_consumer_rollback(kafka_bootstrap, second_bootstrap, work: Path):
-    """A group checkpointed at (20, 25), then moved on to (45, 50) by a bad deploy."""
+class BackgroundProducer:
+    """Producers that keep writing while the runbook runs (as they do during a sink outage):
+    one record every ~50 ms, alternating partitions, until stopped."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int):
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.written = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="runbook-producer", daemon=True)
+
+    def _delivered(self, err, msg) -> None:
+        if err is not None:
+            self.errors.append(str(err))
+        else:
+            self.written += 1
+
+    def _run(self) -> None:
+        producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 0})
+        n = 0
+        while not self._stop.is_set():
+            producer.produce(self.topic, value=f"live-{n}".encode(),
+                             partition=n % self.partitions, on_delivery=self._delivered)
+            producer.poll(0)
+            n += 1
+            self._stop.wait(0.05)
+        producer.flush(30)
+
+    def __enter__(self) -> "BackgroundProducer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
+def setup_consumer_rollback(kafka_bootstrap, second_bootstrap, work: Path, stack: ExitStack):
+    """A group checkpointed at (20, 25), then moved on to (45, 50) by a bad deploy; producers
+    keep writing to its topic all through the runbook."""
     topic, group, wave = unique("rb-events"), unique("rb-consumer"), unique("deploy")
     create_topic(kafka_bootstrap, topic, 2)
     produce(kafka_bootstrap, topic, [{"partition": p, "key": b"k", "value": b"v"}
@@ -275,8 +318,12 @@ def setup_consumer_rollback(kafka_bootstrap, second_bootstrap, work: Path):
     commit(kafka_bootstrap, group, topic, {0: 45, 1: 50})
     variables = {"BOOTSTRAP": kafka_bootstrap, "GROUP": group, "CHECKPOINT": wave,
                  "CHECKPOINT_DIR": str(checkpoint_dir)}
+    producer = stack.enter_context(BackgroundProducer(kafka_bootstrap, topic, 2))
 
     def check():
+        # the runbook ran while records kept arriving (between its plan and its apply too)
+        assert producer.written >= 20 and not producer.errors, (producer.written,
+                                                                producer.errors)
         assert committed(kafka_bootstrap, group, topic, range(2)) == {0: 20, 1: 25}
         audit = (checkpoint_dir / "audit.jsonl").read_text()
         assert group in audit
@@ -301,7 +348,8 @@ def test_runbook_runs_as_written(runbook, kafka_bootstrap, second_bootstrap, tmp
     path = RUNBOOKS / runbook
     blocks = shell_blocks(path.read_text())
     assert blocks, f"{runbook} has no sh block"
-    variables, check = SETUPS[runbook](kafka_bootstrap, second_bootstrap, tmp_path)
-    failure = run_blocks(blocks, f"runbooks/{runbook}", runbook_env(variables), tmp_path)
+    with ExitStack() as stack:  # what a setup leaves running (a producer) ends with the run
+        variables, check = SETUPS[runbook](kafka_bootstrap, second_bootstrap, tmp_path, stack)
+        failure = run_blocks(blocks, f"runbooks/{runbook}", runbook_env(variables), tmp_path)
     assert failure is None, failure
     check()

@@ -4,6 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingestctl.moves.drift import drift
+from ingestctl.moves.plan import TopicFacts
 from ingestctl.moves.planners import (
     Bounds,
     by_timestamp_wanted,
@@ -116,15 +117,37 @@ def test_by_timestamp_wanted():
 def test_drift_names_every_change_and_nothing_else():
     states = {"g": "Empty"}
     current = {"g": {("t", 0): 5, ("t", 1): None}}
+    targets = {"g": {("t", 0): 2, ("t", 1): 3}}
     b = {("t", 0): Bounds(0, 10), ("t", 1): Bounds(0, 3)}
-    assert drift(states, {"g": "Empty"}, current, {"g": {("t", 0): 5}}, b, dict(b)) == []
+    topics = {"t": TopicFacts("id-1", 2)}
+    assert drift(states, {"g": "Empty"}, current, {"g": {("t", 0): 5}}, b, dict(b), targets,
+                 topics, dict(topics)) == []
+    # New records, and log-start moving while the targets stay retained: not drift.
+    assert drift(states, {"g": "Empty"}, current, {"g": {("t", 0): 5}}, b,
+                 {("t", 0): Bounds(2, 900), ("t", 1): Bounds(3, 4)}, targets, topics,
+                 dict(topics)) == []
     problems = drift(states, {"g": "Stable"}, current,
                      {"g": {("t", 0): 6, ("t", 1): 2}},
-                     b, {("t", 0): Bounds(0, 12)})
+                     b, {("t", 0): Bounds(4, 12)}, targets, topics, {"t": TopicFacts("id-2", 1)})
     assert problems == [
         "group g was Empty, now Stable.",
         "group g t[0]: committed offset was 5, now 6.",
         "group g t[1]: committed offset was None, now 2.",
-        "t[0]: log-start/end were 0/10, now 0/12.",
+        "topic t was recreated (deleted and created again) since the plan was made: its topic "
+        "id was id-1, now id-2.",
+        "topic t had 2 partitions when planned, now 1 (removed 1).",
         "t[1] no longer exists.",
+        "group g t[0]: target 2 is now below the log-start 4 (those records were deleted).",
     ]
+    # A plan file without topic facts: offsets tell a recreated or truncated topic.
+    assert drift(states, {"g": "Empty"}, current, {"g": {("t", 0): 5}}, b,
+                 {("t", 0): Bounds(0, 1), ("t", 1): Bounds(0, 3)}, targets) == [
+        "t[0]: its end went down from 10 to 1, so the topic was recreated or truncated since "
+        "the plan was made.",
+        "group g t[0]: target 2 is now past the end 1."]
+    assert drift(states, {"g": "Empty"}, current, {"g": {("t", 0): 5}},
+                 {("t", 0): Bounds(4, 10)}, {("t", 0): Bounds(0, 10)}) == [
+        "t[0]: its log-start went down from 4 to 0, so the topic was recreated since the plan "
+        "was made."]
+    assert drift(states, {"g": "Empty"}, current, {"g": {("t", 0): 5}}, b, {}, targets,
+                 topics, {}) == ["topic t no longer exists."]

@@ -60,11 +60,11 @@ def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
                  f"nothing to change (it is {plan.state}).")
         else:
             note("nothing changed; add --execute to stop the connector, apply the offsets, "
-                 "read them back and resume it")
+                 f"read them back and put it back as it is ({plan.state})")
         return
     done = connector_moves.execute(state.settings, plan, directory)
     emit(state.output, done.as_json(executed=True), _connector_tables)
-    note(f"connector {connector} stopped, offsets applied and read back, resumed "
+    note(f"connector {connector} stopped, offsets applied and read back, put back as it was "
          f"({done.final_state}); logged to the audit log.")
 
 
@@ -130,8 +130,9 @@ def rollback(
     With --connector NAME, puts a sink connector's offsets back through Kafka Connect (by
     record time with --by-timestamp): with --execute it stops the connector, waits until it
     is STOPPED, applies the checkpoint's offsets, reads them back (exit 5, connector left
-    STOPPED, if they differ), resumes it and waits until it is RUNNING. A connector missing
-    from the checkpoint or from Connect exits 4.
+    STOPPED, if they differ) and puts it back in the state it was in (RUNNING, PAUSED or
+    STOPPED), waiting until it is. A connector missing from the checkpoint or from Connect
+    exits 4.
     """
     from .. import checkpoints
     from ..errors import UsageError

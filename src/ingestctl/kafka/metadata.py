@@ -79,6 +79,28 @@ def topics(admin: Admin, names: list[str]) -> dict[str, TopicMeta]:
     return {n: known[n] for n in names}
 
 
+_NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # the zero Uuid: a broker that keeps no topic ids
+
+
+def topic_ids(admin: Admin, names: list[str]) -> dict[str, str | None]:
+    """The topic id of each named topic that exists (None where the broker keeps none), in
+    one DescribeTopics request; a topic that does not exist is left out. A topic deleted and
+    created again under the same name gets a new id."""
+    if not names:
+        return {}
+    futures = admin.client.describe_topics(TopicCollection(list(names)),
+                                           request_timeout=admin.timeout)
+    ids: dict[str, str | None] = {}
+    for name in names:
+        try:
+            description = admin.result(futures[name], f"describing topic {name}")
+        except NotFoundError:
+            continue
+        topic_id = str(description.topic_id) if description.topic_id is not None else None
+        ids[name] = None if topic_id in (None, "", _NO_TOPIC_ID) else topic_id
+    return ids
+
+
 @dataclass(frozen=True)
 class OffsetInfo:
     offset: int

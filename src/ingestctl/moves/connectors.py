@@ -7,9 +7,11 @@ another cluster (a migration's target), each partition goes to the first record 
 the time the checkpoint recorded for the sink's group, as a group rollback by timestamp does.
 Executed as Connect requires: stop the connector and wait until it is STOPPED and its group
 has no members, plan again (its offsets no longer move), apply the targets with one PATCH,
-read them back while it is still stopped, log the change to the audit log, resume it and
-wait until it is RUNNING. Anything that fails after the stop leaves it STOPPED and says so:
-resuming a sink whose offsets are in doubt would deliver from the wrong place.
+read them back while it is still stopped, log the change to the audit log, and put it back
+in the state it was in when planned: RUNNING (resume it and wait until it runs), PAUSED (pause
+it and wait until its tasks are paused) or STOPPED (leave it). Anything that fails after the
+stop leaves it STOPPED and says so: resuming a sink whose offsets are in doubt would deliver
+from the wrong place.
 """
 
 import dataclasses
@@ -209,22 +211,49 @@ def execute(settings: Settings, first: ConnectorPlan, audit_dir: Path) -> Connec
                                    "before": m.current, "after": m.target}
                                   for m in applied.moves if m.changes])
     except IngestError as exc:
-        raise type(exc)(
-            f"{exc.message.rstrip('.')}; connector {connector} is left STOPPED. Fix the cause "
-            "and run this rollback again (it resumes the connector when done).",
-            details=exc.details) from None
+        # Keep the error as raised (its class, exit code and fields); add what became of the
+        # connector to its details.
+        exc.details = [*getattr(exc, "details", []), _left_stopped(connector, first.state)]
+        raise
     except KeyboardInterrupt:
         raise IncompleteError(
-            f"interrupted; connector {connector} is left STOPPED. Run this rollback again to "
-            "finish it (it resumes the connector when done).") from None
-    connect.resume(connector)
+            f"interrupted; {_left_stopped(connector, first.state)}") from None
     try:
-        final = connect.wait_for_state(connector, "RUNNING")
+        final = _restore(connect, connector, first.state)
     except ClusterError as exc:
         raise ClusterError(
             f"the offsets of connector {connector} were applied, read back and logged, but "
-            f"after resuming it: {exc.message}", details=exc.details) from None
+            f"putting it back to {_restored(first.state)}: {exc.message}",
+            details=exc.details) from exc
     return dataclasses.replace(applied, state=first.state, final_state=final.state)
+
+
+def _restored(prior: str) -> str:
+    """The state a rollback leaves the connector in: the one it found, where Connect has
+    such a target state (PAUSED, STOPPED); RUNNING otherwise (RUNNING, or a FAILED or
+    UNASSIGNED connector, which resuming restarts)."""
+    return prior if prior in ("PAUSED", "STOPPED") else "RUNNING"
+
+
+def _restore(connect: Connect, connector: str, prior: str):
+    """Put the connector back in the state it was in before the rollback stopped it."""
+    target = _restored(prior)
+    if target == "PAUSED":
+        connect.pause(connector)
+    elif target == "RUNNING":
+        connect.resume(connector)
+    return connect.wait_for_state(connector, target)
+
+
+def _left_stopped(connector: str, prior: str) -> str:
+    target = _restored(prior)
+    if target == "STOPPED":
+        return (f"connector {connector} is left STOPPED, as it was before this rollback. Fix "
+                "the cause and run this rollback again.")
+    verb = "pause" if target == "PAUSED" else "resume"
+    return (f"connector {connector} is left STOPPED (it was {prior} before this rollback). Fix "
+            f"the cause and run this rollback again, then {verb} the connector (Kafka Connect: "
+            f"PUT /connectors/{connector}/{verb}); a rerun finds it STOPPED and leaves it so.")
 
 
 def _wait_until_group_empty(settings: Settings, group: str) -> None:

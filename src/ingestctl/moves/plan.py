@@ -36,6 +36,15 @@ class GroupPlan:
         return {(m.topic, m.partition): m.current for m in self.moves}
 
 
+@dataclass(frozen=True)
+class TopicFacts:
+    """What identifies a topic a plan was made against: the same name may later be another
+    topic (deleted and created again: a new topic id), or have other partitions."""
+
+    topic_id: str | None  # None: the broker keeps no topic ids
+    partitions: int
+
+
 @dataclass
 class Plan:
     command: str  # "rollback" or "groups reset"
@@ -44,6 +53,8 @@ class Plan:
     created_at: int
     groups: list[GroupPlan]
     bounds: dict[TP, Bounds] = field(default_factory=dict)
+    # Per topic of the plan; empty in a plan file written before plans recorded them.
+    topics: dict[str, TopicFacts] = field(default_factory=dict)
 
     @property
     def at_target(self) -> bool:
@@ -92,6 +103,15 @@ def partition_bounds(admin, tps: list[TP]) -> dict[TP, Bounds]:
     return {tp: Bounds(*marks[tp]) for tp in tps}
 
 
+def topic_facts(admin, known: dict, names) -> dict[str, TopicFacts]:
+    """The topic id and partition count of each named topic (`known`: list_topics())."""
+    from ..kafka import metadata
+
+    names = sorted(set(names))
+    ids = metadata.topic_ids(admin, names)
+    return {t: TopicFacts(ids.get(t), len(known[t].partitions)) for t in names if t in known}
+
+
 def refuse(message: str, problems: list[str]) -> None:
     if problems:
         raise RefusedError(message, details=problems)
@@ -127,9 +147,11 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
         refuse_other_cluster(checkpoint_path, cp.cluster_id, settings, cluster,
                              "move the groups")
     used_topics = sorted({t for offsets in recorded.values() for t, _ in offsets})
+    known = metadata.list_topics(admin)
     refuse(f"the partitions of checkpoint {checkpoint_path} no longer match the cluster; "
             "nothing was changed.",
-            checkpoints.partition_count_problems(cp, metadata.list_topics(admin), used_topics))
+            checkpoints.partition_count_problems(cp, known, used_topics))
+    facts = topic_facts(admin, known, used_topics)
 
     infos = kafka_groups.describe_groups(admin, chosen)
     refuse_active_groups(infos)
@@ -158,7 +180,7 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
     refuse_plan_problems(problems, allow_clamp)
     how = "by timestamp" if by_timestamp else "by offset"
     return Plan("rollback", f"{checkpoint_path} ({how})", cluster,
-                time.time_ns() // 1_000_000, plans, bounds)
+                time.time_ns() // 1_000_000, plans, bounds, facts)
 
 
 def refuse_other_cluster(checkpoint_path: Path, recorded: str, settings: Settings,
@@ -244,5 +266,6 @@ def plan_reset(settings: Settings, group: str, topics: list[str], spec: ResetSpe
     moves, out_of_range = place_all(wanted, current, bounds, allow_clamp)
     refuse_plan_problems([f"group {group} {p}" for p in out_of_range], allow_clamp)
     return Plan("groups reset", spec.describe(), cluster, now,
-                [GroupPlan(group, infos[group].state, moves)], bounds)
+                [GroupPlan(group, infos[group].state, moves)], bounds,
+                topic_facts(admin, metas, topics))
 

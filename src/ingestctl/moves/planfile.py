@@ -10,7 +10,7 @@ from ..files.documents import FieldReader, checksum
 from ..files.fs import atomic_write
 from ..parsing import format_time
 from ..partitions import TP, name
-from .plan import GroupPlan, Plan
+from .plan import GroupPlan, Plan, TopicFacts
 from .planners import Bounds, Move
 
 PLAN_FORMAT = "ingestctl.plan/v1"
@@ -23,6 +23,8 @@ def plan_document(plan: Plan) -> dict:
         "source": plan.source,
         "created_at": format_time(plan.created_at),
         "cluster_id": plan.cluster_id,
+        "topics": {t: {"topic_id": f.topic_id, "partitions": f.partitions}
+                   for t, f in sorted(plan.topics.items())},
         "groups": {
             g.group: {"state": g.state, "partitions": [
                 {"topic": m.topic, "partition": m.partition, "current": m.current,
@@ -64,6 +66,15 @@ def load_plan(path: Path) -> Plan:
     command = f.text(document, "command", "")
     if command not in ("rollback", "groups reset"):
         f.fail("command", f"({command!r}) is not rollback or groups reset")
+    topics: dict[str, TopicFacts] = {}
+    # A plan written before plans recorded topic ids has no `topics`: it loads, and its drift
+    # check goes by offsets and partitions alone.
+    if "topics" in document:
+        for topic, entry in f.mapping(document, "topics", "").items():
+            if not isinstance(entry, dict):
+                f.fail(f"topics.{topic}", "must be a mapping")
+            topics[topic] = TopicFacts(f.text(entry, "topic_id", f"topics.{topic}.", optional=True),
+                                       f.count(entry, "partitions", f"topics.{topic}."))
     bounds: dict[TP, Bounds] = {}
     for i, entry in enumerate(f.items(document, "bounds", "")):
         at = f"bounds[{i}]."
@@ -93,7 +104,7 @@ def load_plan(path: Path) -> Plan:
             moves.append(Move(tp[0], tp[1], current, f.count(entry, "target", at), note))
         groups.append(GroupPlan(group, f.text(body, "state", where), moves))
     plan = Plan(command, f.text(document, "source", ""), f.text(document, "cluster_id", ""),
-                f.time(document, "created_at", "", optional=False), groups, bounds)
+                f.time(document, "created_at", "", optional=False), groups, bounds, topics)
     if checksum(document) != document["checksum"]:
         f.fail("checksum", "does not match the content (the file was edited or damaged)")
     return plan
