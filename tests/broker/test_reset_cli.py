@@ -34,16 +34,17 @@ class Env:
 @pytest.fixture
 def env(cli, kafka_bootstrap, tmp_path):
     """p0: ten records an hour ago (a minute apart, offsets 0-9) and five in the last ten
-    minutes (two minutes apart, offsets 10-14); p1: six records an hour ago. The group is at
-    {0: 12, 1: 3}."""
+    minutes (10, 9 and 8 minutes ago, then 2.5 and 1.5: offsets 10-14); p1: six records an
+    hour ago. The group is at {0: 12, 1: 3}. The gap keeps `--by-duration 5m` on offset 13
+    for minutes: Kafka's own tool is a JVM per call, slow on a busy machine."""
     topic, group = unique("reset-topic"), unique("reset-group")
     now = int(time.time()) * 1000
     old, recent = now - 60 * MINUTE, now - 10 * MINUTE
     create_topic(kafka_bootstrap, topic, partitions=2)
     rows = [{"partition": 0, "key": f"old-{i}".encode(), "timestamp": old + i * MINUTE}
             for i in range(10)]
-    rows += [{"partition": 0, "key": f"new-{i}".encode(), "timestamp": recent + i * 2 * MINUTE}
-             for i in range(5)]
+    rows += [{"partition": 0, "key": f"new-{i}".encode(), "timestamp": recent + at}
+             for i, at in enumerate((0, MINUTE, 2 * MINUTE, 15 * MINUTE // 2, 17 * MINUTE // 2))]
     rows += [{"partition": 1, "key": f"p1-{i}".encode(), "timestamp": old + i * MINUTE}
              for i in range(6)]
     produce(kafka_bootstrap, topic, [{**r, "value": b"v"} for r in rows])
