@@ -314,17 +314,31 @@ def test_replay_list_and_checkpoint_list_in_80_columns(cli, kafka_bootstrap, tmp
     produce(kafka_bootstrap, source, [{"partition": p, "key": b"k", "value": b"v" * 10}
                                       for p in range(2) for _ in range(5)])
     commit(kafka_bootstrap, group, source, {0: 2, 1: 5})
-    copied = cli("-b", kafka_bootstrap, "replay", "--from-topic", source, "--to-topic",
-                 target, "--start-offset", "0", "--execute", "-o", "json")
-    assert copied.code == 0, copied.stderr
-    replay_id = copied.json()["replay_id"]
-    rows = cli("-b", kafka_bootstrap, "replay", "list", "-o", "json").json()
-    (row,) = [r for r in rows if r["replay_id"] == replay_id]
-    listed = cli("-b", kafka_bootstrap, "replay", "list")
+    ids = []
+    for start in ("0", "1"):  # two windows: two replays
+        copied = cli("-b", kafka_bootstrap, "replay", "--from-topic", source, "--to-topic",
+                     target, "--start-offset", start, "--execute", "-o", "json")
+        assert copied.code == 0, copied.stderr
+        ids.append(copied.json()["replay_id"])
+
+    listed = cli("-b", kafka_bootstrap, "replay", "list", "--topic", source)
     assert listed.code == 0, listed.stderr
-    lines = [line for line in listed.stdout.splitlines() if replay_id in line]
-    check(listed.stdout.splitlines(), whole=[replay_id, "completed"])
-    check(lines, times=[row["updated_at"]], cut=[source, target])
+    lines = listed.stdout.splitlines()
+    check(lines, whole=[*ids, "completed"], cut=[source, target])
+    rows = cli("-b", kafka_bootstrap, "replay", "list", "--topic", target, "-o", "json").json()
+    assert [r["replay_id"] for r in rows] == ids[::-1]  # newest first
+    check(lines, times=[r["updated_at"] for r in rows])
+
+    # --limit: the newest N on stdout (still one document), how many more on stderr
+    newest = cli("-b", kafka_bootstrap, "replay", "list", "--topic", source, "--limit", "1",
+                 "-o", "json")
+    assert [r["replay_id"] for r in newest.json()] == [ids[1]]
+    assert "1 more replay(s) not shown (the newest 1 of 2)" in newest.stderr
+    none = cli("-b", kafka_bootstrap, "replay", "list", "--topic", source, "--status",
+               "incomplete", "-o", "json")
+    assert none.code == 0 and none.json() == [] and none.stderr == ""
+    bad = cli("-b", kafka_bootstrap, "replay", "list", "--status", "done")
+    assert bad.code == 2 and "--status: 'done' is not one of completed, incomplete" in bad.stderr
 
     directory = tmp_path / "cps"
     wave = "wave-3-payments-eu-west-1-tenant-acme"

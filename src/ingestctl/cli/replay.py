@@ -244,13 +244,29 @@ def status(ctx: typer.Context, replay_id: Annotated[str, typer.Argument(
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context) -> None:
-    """Replays recorded in the progress topic of the cluster (-b/-p): newest first."""
+def list_cmd(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(
+        "--status", help="Only replays in this state: completed or incomplete.")] = None,
+    topic: Annotated[str | None, typer.Option(
+        "--topic", help="Only replays copying from or to this topic.")] = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=1, metavar="N",
+        help="Show the newest N; how many more there are goes to stderr.")] = 20,
+) -> None:
+    """Replays recorded in the progress topic of the cluster (-b/-p): newest first, the
+    newest 20 unless --limit says otherwise."""
     from ..replay import status as replay_status
 
+    if status is not None and status not in replay_status.STATUSES:
+        raise UsageError(f"--status: '{status}' is not one of "
+                         f"{', '.join(replay_status.STATUSES)}.")
     state = app_context(ctx)
-    rows = replay_status.list_replays(state.settings)
-    emit(state.output, rows, views.listing)
+    rows = replay_status.list_replays(state.settings, status, topic)
+    emit(state.output, rows[:limit], views.listing)
+    if len(rows) > limit:
+        note(f"{len(rows) - limit} more replay(s) not shown (the newest {limit} of "
+             f"{len(rows)}); raise --limit, or narrow with --status or --topic.")
 
 
 class _progress_bar:
