@@ -293,6 +293,20 @@ def test_json_keeps_every_value_whole(capsys):
                                                     "created_at": T1}]
 
 
+def test_tables_by_header_alone_take_the_kind_their_names_suggest(shown):
+    """make_table with plain headers, as commands that build their own tables call it."""
+    def views_of(rows):
+        table = render.make_table("audit", ["group", "state", "topic", "lag", "created at"],
+                                  rows[:1])
+        table.add_row(*rows[1])
+        return [table, render.key_values(None, [("cluster id", CLUSTER),
+                                                ("note", NOTE + NOTE, render.TEXT)])]
+
+    row = (GROUP, "Stable", TOPIC, BIG, T1)
+    check(shown(views_of, [row, row]), whole=[GROUP, "Stable", BIG, CLUSTER], times=[T1],
+          cut=[TOPIC, NOTE])
+
+
 def test_a_table_too_wide_for_any_form_runs_on_rather_than_split(shown):
     """Identifiers alone wider than the terminal: the line runs on, nothing is split."""
     ids = [f"{GROUP}-{n}" for n in range(3)]

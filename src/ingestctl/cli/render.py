@@ -51,6 +51,9 @@ class Table:
     columns: list[Col]
     rows: list[tuple]
 
+    def add_row(self, *values) -> None:
+        self.rows.append(tuple(values))
+
     def __rich_console__(self, console, options):
         yield from _render_table(self, console, options)
 
