@@ -295,7 +295,9 @@ def _share(room: int, natural: dict[int, int], floor: dict[int, int]) -> dict[in
     return widths
 
 
-def _cut(text: str, width: int) -> str:
+def cut(value, width: int) -> str:
+    """A value as one line of at most `width` cells, ending in an ellipsis when cut."""
+    text = _text(value)
     if cell_len(text) <= width:
         return text
     out = ""
@@ -318,7 +320,7 @@ def _render_table(view: Table, console, options):
                          justify="right" if col.kind == NUMBER else "left",
                          width=widths[i], no_wrap=True, overflow="ellipsis")
     for r in range(len(view.rows)):
-        table.add_row(*[_cut(cells[i][r], widths[i]) if view.columns[i].kind == TEXT
+        table.add_row(*[cut(cells[i][r], widths[i]) if view.columns[i].kind == TEXT
                         else cells[i][r] for i in shown])
     total = sum(widths.values()) + step.gap * (len(shown) - 1)
     yield from console.render(table, options.update(width=max(total, 1)))
@@ -340,7 +342,7 @@ def _render_pairs(view: Pairs, options):
     for key, value, kind in rows:
         head = Text(key.ljust(key_width), style="bold")
         if kind == TEXT:
-            yield Text.assemble(head, "  ", _cut(value, room), no_wrap=True, overflow="ignore")
+            yield Text.assemble(head, "  ", cut(value, room), no_wrap=True, overflow="ignore")
         elif kind == PATH and cell_len(value) > room:
             yield head
             yield Text(value, overflow="fold")

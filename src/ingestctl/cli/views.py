@@ -6,16 +6,7 @@ numbers, states and times are never split; only free text is cut, with an ellips
 
 import json
 
-from .render import IDENT, NUMBER, PATH, STATE, TEXT, TIME, Col, Pairs, Table, dash, duration
-
-_TEXT_WIDTH = 60
-
-
-def short(text, width: int = _TEXT_WIDTH) -> str:
-    if text is None:
-        return ""
-    text = str(text).replace("\n", "\\n")
-    return text if len(text) <= width else text[: width - 1] + "…"
+from .render import IDENT, NUMBER, PATH, STATE, TEXT, TIME, Col, Pairs, Table, cut, dash, duration
 
 
 def tasks_text(tasks: list[dict] | None) -> str:
@@ -95,9 +86,9 @@ def peek(records: list[dict], decode: bool) -> list:
         columns.append(Col("schema", TEXT))
     return [Table(None, columns, [
         (r["partition"], r["offset"], r["timestamp"],
-         short(_marked(r["key"], r["key_encoding"]), 24),
-         short(", ".join(f"{k}={v}" for k, v in r["headers"].items()), 40),
-         short(_value_text(r)), *([_schema_text(r)] if decode else []))
+         cut(_marked(r["key"], r["key_encoding"]), 24),
+         cut(", ".join(f"{k}={v}" for k, v in r["headers"].items()), 40),
+         cut(_value_text(r), 60), *([_schema_text(r)] if decode else []))
         for r in records])]
 
 
