@@ -30,8 +30,6 @@ TIME = "time"      # an ISO-8601 UTC string; shown in the longest form that fits
 PATH = "path"      # a file path: whole where it fits, else folded (JSON has it whole)
 TEXT = "text"      # free text (topics, notes, errors): cut with an ellipsis where space is short
 
-KINDS = (IDENT, NUMBER, STATE, TIME, PATH, TEXT)
-
 
 @dataclass(frozen=True)
 class Col:
