@@ -308,3 +308,23 @@ def test_progress_records_round_trip_and_foreign_records_are_skipped():
     assert described["status"] == "incomplete"
     assert (described["records"], described["filtered"], described["remaining_offsets"]) == (
         3, 1, 4)
+
+
+def test_replay_list_selects_by_status_and_topic_newest_first():
+    from ingestctl.replay.status import select
+
+    def row(replay_id, status, source, target, created):
+        return {"replay_id": replay_id, "status": status, "source": {"topic": source},
+                "target": {"topic": target}, "created_at": created}
+
+    rows = [row("rp-a", "completed", "orders", "orders.repair", "2026-11-01T00:00:00.000Z"),
+            row("rp-b", "incomplete", "payments", "payments.repair",
+                "2026-11-03T00:00:00.000Z"),
+            row("rp-c", "completed", "payments", "orders", "2026-11-02T00:00:00.000Z"),
+            {**row("rp-d", "incomplete", None, None, None), "source": None, "target": None}]
+    ids = lambda chosen: [r["replay_id"] for r in chosen]  # noqa: E731
+    assert ids(select(rows)) == ["rp-b", "rp-c", "rp-a", "rp-d"]
+    assert ids(select(rows, status="completed")) == ["rp-c", "rp-a"]
+    assert ids(select(rows, topic="orders")) == ["rp-c", "rp-a"]  # as source or as target
+    assert ids(select(rows, status="incomplete", topic="payments")) == ["rp-b"]
+    assert select(rows, topic="orders.repai") == []

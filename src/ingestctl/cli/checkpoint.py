@@ -1,14 +1,14 @@
 """`ingestctl checkpoint create|list|show|diff|verify`."""
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
+from . import checkpoint_views as views
 from .context import app_context
-from .render import emit, key_values, make_table, note
+from .options import Dir, Ref
+from .render import emit, note
 
 app = typer.Typer(
     help="Checkpoints of a migration wave: where every partition and consumer group stood.\n\n"
@@ -17,11 +17,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Dir = Annotated[Path | None, typer.Option(
-    "--dir", help="Checkpoint directory (default: the profile's checkpoint_dir, else "
-    "./checkpoints).")]
-Ref = Annotated[str, typer.Argument(help="A path, a wave name (its newest) or WAVE@N.",
-                                    show_default=False)]
 
 
 def _directory(ctx: typer.Context, directory: Path | None) -> Path:
@@ -34,62 +29,6 @@ def _document(path: Path, cp) -> dict:
     from ..checkpoints import to_document
 
     return {"path": str(path), **to_document(cp)}
-
-
-def _summary_table(data: dict):
-    partitions = sum(len(t["partitions"]) for t in data["topics"].values())
-    return key_values(None, [
-        ("checkpoint", data["path"]), ("wave", data["wave"]),
-        ("created at", data["created_at"]), ("cluster id", data["cluster_id"]),
-        ("note", data["note"]),
-        ("topics", f"{len(data['topics'])} ({partitions} partitions)"),
-        ("groups", len(data["groups"])),
-        ("connectors", len(data["connectors"])),
-    ])
-
-
-def _tasks(tasks: list[dict] | None) -> str:
-    return ", ".join(f"{t['id']}:{t['state']}" for t in tasks) or "none"
-
-
-def _show_tables(data: dict) -> list:
-    tables = [_summary_table(data)]
-    tables.append(make_table("partitions", [
-        "topic", "partition", "log-start", "end", "records", "first timestamp",
-        "last timestamp", "schema ids"], [
-        (topic, p["partition"], p["log_start"], p["end"], p["end"] - p["log_start"],
-         p["first_timestamp"], p["last_timestamp"], ",".join(map(str, p["schema_ids"])))
-        for topic, body in data["topics"].items() for p in body["partitions"]]))
-    if data["schemas"]:
-        tables.append(make_table("schemas", ["subject", "id", "version", "fingerprint"], [
-            (subject, s["id"], s["version"], s["fingerprint"])
-            for subject, s in data["schemas"].items()]))
-    if data["groups"]:
-        tables.append(make_table("groups", [
-            "group", "state", "members", "topic", "partition", "offset", "next timestamp",
-            "last timestamp"], [
-            (group, body["state"], body["members"], topic, o["partition"], o["offset"],
-             o["next_timestamp"], o["last_timestamp"])
-            for group, body in data["groups"].items()
-            for topic, entries in body["offsets"].items() for o in entries]))
-    if data["connectors"]:
-        tables.append(make_table("connectors", [
-            "connector", "type", "state", "tasks", "group", "offsets"], [
-            (name, c["type"], c["state"], _tasks(c["tasks"]), c["group"] or "-",
-             len(c["offsets"])) for name, c in data["connectors"].items()]))
-        tables.append(make_table("connector offsets", ["connector", "partition", "offset"], [
-            (name, *_offset_cells(o))
-            for name, c in data["connectors"].items() for o in c["offsets"]]))
-    return tables
-
-
-def _offset_cells(entry: dict) -> tuple[str, str]:
-    """A sink's offset as topic[partition] and offset; a source's as Connect's JSON."""
-    partition, offset = entry["partition"], entry["offset"]
-    if "kafka_topic" in partition and isinstance(offset, dict) and "kafka_offset" in offset:
-        return f"{partition['kafka_topic']}[{partition['kafka_partition']}]", \
-            str(offset["kafka_offset"])
-    return json.dumps(partition, sort_keys=True), json.dumps(offset, sort_keys=True)
 
 
 @app.command("create")
@@ -127,7 +66,7 @@ def create(
     cp = checkpoints.capture(state.settings, wave, topics, groups, connectors, note_text)
     path = checkpoints.write(cp, directory)
     note(f"checkpoint written to {path}")
-    emit(state.output, _document(path, cp), lambda d: [_summary_table(d)])
+    emit(state.output, _document(path, cp), lambda d: [views.summary(d)])
 
 
 @app.command("list")
@@ -142,11 +81,7 @@ def list_(
 
     state = app_context(ctx)
     entries = checkpoints.listing(_directory(ctx, directory), wave)
-    emit(state.output, entries, lambda rows: [make_table(None, [
-        "ref", "created at", "cluster id", "topics", "groups", "connectors", "note"], [
-        (e["ref"], e.get("created_at"), e.get("cluster_id"), e.get("topics"), e.get("groups"),
-         e.get("connectors"), e.get("note") if "error" not in e else "INVALID: " + e["error"])
-        for e in rows])])
+    emit(state.output, entries, views.listing)
 
 
 @app.command("show")
@@ -156,7 +91,7 @@ def show(ctx: typer.Context, ref: Ref, directory: Dir = None) -> None:
 
     state = app_context(ctx)
     path = checkpoints.resolve_ref(ref, _directory(ctx, directory))
-    emit(state.output, _document(path, checkpoints.load(path)), _show_tables)
+    emit(state.output, _document(path, checkpoints.load(path)), views.show)
 
 
 @app.command("diff")
@@ -198,52 +133,7 @@ def diff(
                             compare_connectors)
     if not data["same_cluster"]:
         note("warning: the two sides are different clusters; offsets are not comparable.")
-    emit(state.output, data, _diff_tables)
-
-
-def _diff_tables(data: dict) -> list:
-    tables = [key_values(None, [("from", data["from"]), ("to", data["to"])]),
-              make_table("partitions", ["topic", "partition", "produced", "log-start moved"],
-                         [(t["topic"], t["partition"], t["produced"], t["log_start_moved"])
-                          for t in data["topics"]])]
-    if data["groups"]:
-        tables.append(make_table("groups", ["group", "topic", "partition", "consumed"], [
-            (g["group"], g["topic"], g["partition"],
-             g["consumed"] if g["consumed"] is not None else
-             f"{g['from_offset']} -> {g['to_offset']}") for g in data["groups"]]))
-    for key, title in (("partitions_added", "partitions added"),
-                       ("partitions_removed", "partitions removed")):
-        if data[key]:
-            tables.append(f"{title}: " + ", ".join(f"{e['topic']}[{e['partition']}]"
-                                                   for e in data[key]))
-    for change in data["schemas_changed"]:
-        if "subject" in change:
-            tables.append(f"schema changed: {change['subject']}: "
-                          f"{_subject_version(change['from'])} -> "
-                          f"{_subject_version(change['to'])}")
-        else:
-            tables.append(f"schema ids of the last record changed: {change['topic']}"
-                          f"[{change['partition']}]: {change['from']} -> {change['to']}")
-    for c in data["connectors"]:
-        tables.append(Text(f"connector {c['connector']}: {c['from_state'] or 'absent'} "
-                           f"(tasks {_tasks(c['from_tasks'])}) -> {c['to_state'] or 'absent'} "
-                           f"(tasks {_tasks(c['to_tasks'])})"))
-        if c["partitions"]:
-            tables.append(make_table(None, ["topic", "partition", "from", "to", "consumed"], [
-                (p["topic"], p["partition"], _dash(p["from_offset"]), _dash(p["to_offset"]),
-                 _dash(p["consumed"])) for p in c["partitions"]]))
-        for change in c["source_offsets_changed"]:
-            tables.append(Text(f"  source offset {json.dumps(change['partition'])}: "
-                               f"{json.dumps(change['from'])} -> {json.dumps(change['to'])}"))
-    return tables
-
-
-def _dash(value):
-    return "-" if value is None else value
-
-
-def _subject_version(entry: dict | None) -> str:
-    return "absent" if entry is None else f"version {entry['version']} (id {entry['id']})"
+    emit(state.output, data, views.diff)
 
 
 @app.command("verify")
@@ -265,5 +155,4 @@ def verify(ctx: typer.Context, ref: Ref, directory: Dir = None) -> None:
             details=problems,
         )
     emit(state.output, {"path": str(path), "intact": True, "applicable": True,
-                        "cluster_id": cp.cluster_id},
-         lambda d: [f"{d['path']}: intact, and applies to cluster {d['cluster_id']}."])
+                        "cluster_id": cp.cluster_id}, views.verified)

@@ -2,8 +2,9 @@
 
 import typer
 
+from . import views
 from .context import app_context
-from .render import emit, key_values, make_table
+from .render import emit
 
 app = typer.Typer(help="The cluster itself.", no_args_is_help=True)
 
@@ -15,15 +16,4 @@ def info(ctx: typer.Context) -> None:
 
     state = app_context(ctx)
     data = kafka.cluster_info(state.settings)
-
-    def table(d):
-        controller = d["controller"]
-        return [
-            key_values(None, [("cluster id", d["cluster_id"]),
-                              ("controller", controller and f"{controller['id']} "
-                               f"({controller['host']}:{controller['port']})")]),
-            make_table("brokers", ["id", "host", "port", "rack"],
-                       [(b["id"], b["host"], b["port"], b["rack"]) for b in d["brokers"]]),
-        ]
-
-    emit(state.output, data, table)
+    emit(state.output, data, views.cluster_info)

@@ -3,8 +3,9 @@
 import typer
 
 from ..config import Settings
+from . import views
 from .context import app_context
-from .render import emit, key_values
+from .render import emit
 
 app = typer.Typer(help="The effective configuration.", no_args_is_help=True)
 
@@ -16,10 +17,4 @@ def show(ctx: typer.Context) -> None:
     state = app_context(ctx)
     settings: Settings = state.settings
     data = settings.as_redacted_dict()
-
-    def table(d):
-        pairs = [(k, v) for k, v in d.items() if k not in ("kafka", "sources")]
-        pairs += [(f"kafka: {k}", v) for k, v in d["kafka"].items()]
-        return [key_values("effective configuration", pairs)]
-
-    emit(state.output, data, table)
+    emit(state.output, data, views.config_show)

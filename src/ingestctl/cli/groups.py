@@ -5,18 +5,15 @@ from typing import Annotated
 import typer
 
 from ..parsing import parse_duration_ms
+from . import views
 from .context import app_context
-from .render import duration, emit, key_values, make_table, note, table_time
+from .render import emit, note
 from .reset import reset
 
 app = typer.Typer(
     help="Consumer groups: state, members, lag in records and in seconds.",
     no_args_is_help=True,
 )
-
-
-def _dash(value):
-    return "-" if value is None else value
 
 
 @app.command("list")
@@ -26,13 +23,7 @@ def list_groups(ctx: typer.Context) -> None:
 
     state = app_context(ctx)
     data = group_views.list_groups(state.settings)
-
-    def table(rows):
-        return [make_table(None, ["group", "state", "members", "topics", "total lag"], [
-            (r["group"], r["state"], r["members"], ",".join(r["topics"]), r["total_lag"])
-            for r in rows])]
-
-    emit(state.output, data, table)
+    emit(state.output, data, views.groups_list)
 
 
 @app.command("describe")
@@ -49,30 +40,7 @@ def describe(
 
     state = app_context(ctx)
     data = group_views.describe_groups(state.settings, groups, topic or None)
-
-    def table(items):
-        out = []
-        for g in items:
-            out.append(key_values(g["group"], [
-                ("state", g["state"]), ("members", len(g["members"])),
-                ("total lag", g["total_lag"]),
-            ]))
-            if g["members"]:
-                out.append(make_table(None, ["client id", "host", "member id", "assigned"], [
-                    (m["client_id"], m["host"], m["member_id"],
-                     ", ".join(f"{a['topic']}[{a['partition']}]" for a in m["assignment"]))
-                    for m in g["members"]]))
-            for topic in dict.fromkeys(p["topic"] for p in g["partitions"]):
-                out.append(make_table(topic, [
-                    "p", "committed", "end", "lag", "behind", "next record (UTC)"], [
-                    (p["partition"], _dash(p["committed"]), _dash(p["end"]), _dash(p["lag"]),
-                     duration(p["lag_seconds"]) if p["lag_seconds"] is not None
-                     else _dash(None), table_time(p["next_timestamp"]))
-                    for p in g["partitions"] if p["topic"] == topic]))
-            out.append("")
-        return out
-
-    emit(state.output, data, table)
+    emit(state.output, data, views.groups_describe)
 
 
 @app.command("wait")
@@ -102,7 +70,7 @@ def wait(
 
     data = group_views.wait_for_lag(state.settings, group, max_lag, timeout_ms,
                                 interval_ms, progress)
-    emit(state.output, data, lambda d: [key_values(None, list(d.items()))])
+    emit(state.output, data, views.pairs)
 
 
 app.command("reset")(reset)

@@ -1,17 +1,95 @@
-"""Rendering: one data structure, shown as a rich table on a terminal or as exactly one JSON
-or YAML document on stdout. Hints, warnings and progress always go to stderr."""
+"""Printers: one data structure, shown as a rich table on a terminal or as exactly one JSON or
+YAML document on stdout. Hints, warnings and progress always go to stderr.
+
+View builders (cli/views.py) turn a command's data into views: `Table` (title, typed columns,
+rows), `Pairs` (key and value lines) and `Line` (a sentence). This module lays them out for
+the terminal's width. Identifiers, numbers, states and times are never split across lines
+(times take a shorter form where space is short: `11-30 03:42`); only free text (topics,
+notes) gives way, cut with an ellipsis. JSON and YAML always carry every value whole.
+"""
 
 import json
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from rich import box
-from rich.console import Console, Group
-from rich.table import Table
+from rich.cells import cell_len
+from rich.console import Console
+from rich.table import Table as RichTable
 from rich.text import Text
 
 from .. import secrets
 
+# -- column kinds -------------------------------------------------------------------------
+
+IDENT = "ident"    # ids, names, refs, cluster ids: whole, on one line
+NUMBER = "number"  # right-aligned, whole
+STATE = "state"    # Stable, RUNNING, completed: whole
+TIME = "time"      # an ISO-8601 UTC string; shown in the longest form that fits
+PATH = "path"      # a file path: whole where it fits, else folded (JSON has it whole)
+TEXT = "text"      # free text (topics, notes, errors): cut with an ellipsis where space is short
+
+
+@dataclass(frozen=True)
+class Col:
+    header: str
+    kind: str = IDENT
+    # TIME: the first form tried (0: full ISO-8601, 1: `11-26 02:10:00`, 2: `11-26 02:10`).
+    time_form: int = 0
+    # 0: always shown; 1: left out when the table does not fit otherwise (JSON and the
+    # describe views keep the value); 2: left out only as the last resort.
+    optional: int = 0
+
+
+@dataclass
+class Table:
+    """A table view: typed columns and rows of plain values (None shows as empty)."""
+    title: str | None
+    columns: list[Col]
+    rows: list[tuple]
+
+    def add_row(self, *values) -> None:
+        self.rows.append(tuple(values))
+
+    def __rich_console__(self, console, options):
+        yield from _render_table(self, console, options)
+
+
+@dataclass
+class Pairs:
+    """Key and value lines under an optional title; each pair is (key, value) or
+    (key, value, kind), the kind IDENT unless given: only TEXT is ever cut."""
+    title: str | None
+    pairs: list[tuple] = field(default_factory=list)
+
+    def __rich_console__(self, console, options):
+        yield from _render_pairs(self, options)
+
+
+@dataclass
+class Line:
+    """A sentence: wrapped between words, never inside one."""
+    text: str
+
+    def __rich_console__(self, console, options):
+        yield from _flowed(self.text, options.max_width)
+
+
+def _flowed(text: str, width: int, style: str | None = None):
+    """Lines of at most `width` cells, broken between words only: a word longer than a line
+    (an identifier) stands whole on a line of its own."""
+    line = ""
+    for word in text.split(" "):
+        if line and cell_len(line) + 1 + cell_len(word) > width:
+            yield Text(line, style=style or "", no_wrap=True, overflow="ignore")
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    yield Text(line, style=style or "", no_wrap=True, overflow="ignore")
+
+
+# -- printing --------------------------------------------------------------------------------
 
 def stdout() -> Console:
     return Console(file=sys.stdout, highlight=False, soft_wrap=False)
@@ -22,7 +100,7 @@ def stderr() -> Console:
 
 
 def emit(output: str, data, table: Callable[[object], Iterable] | None = None) -> None:
-    """Print data in the chosen format. `table` turns data into rich renderables."""
+    """Print data in the chosen format. `table` turns data into views (or rich renderables)."""
     if output == "json":
         sys.stdout.write(secrets.scrub(json.dumps(data, indent=2, default=str)) + "\n")
     elif output == "yaml":
@@ -33,7 +111,11 @@ def emit(output: str, data, table: Callable[[object], Iterable] | None = None) -
         console = stdout()
         renderables = table(data) if table else [json.dumps(data, indent=2, default=str)]
         for item in renderables:
-            console.print(item)
+            if isinstance(item, str):
+                item = Line(item)
+            # Not cropped: a line holding an identifier longer than the terminal runs on
+            # (the terminal shows the rest) rather than lose its end.
+            console.print(item, crop=False)
 
 
 def note(message: str, style: str | None = None) -> None:
@@ -41,42 +123,66 @@ def note(message: str, style: str | None = None) -> None:
     stderr().print(secrets.scrub(message), style=style, markup=False, soft_wrap=True)
 
 
-def make_table(title: str | None, columns: list[str], rows: Iterable[Iterable]) -> Table:
-    # No vertical rules: columns separated by spaces keep wide tables inside 80 columns.
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False,
-                  box=box.SIMPLE_HEAD, collapse_padding=True, title_style="bold")
-    for column in columns:
-        justify = "right" if column.lower() in _NUMERIC else "left"
-        table.add_column(column, justify=justify, overflow="fold")
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    return table
+def make_table(title: str | None, columns: Iterable[str | Col], rows: Iterable[Iterable]
+               ) -> Table:
+    """A table view; a column given by its header alone takes the kind its name suggests."""
+    return Table(title, [c if isinstance(c, Col) else _guess(c) for c in columns],
+                 [tuple(row) for row in rows])
 
 
-def key_values(title: str | None, pairs: Iterable[tuple[str, object]]):
-    table = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for key, value in pairs:
-        table.add_row(key, "" if value is None else str(value))
-    # A title on its own line: as the table's title it would wrap at the table's width.
-    return Group(Text(title, style="bold"), table) if title else table
+def key_values(title: str | None, pairs: Iterable[tuple]) -> Pairs:
+    return Pairs(title, list(pairs))
+
+
+def dash(value):
+    """A value a table shows as '-' when it is unknown (null in JSON)."""
+    return "-" if value is None else value
 
 
 _NUMERIC = {
     "partition", "behind", "partitions", "p", "offset", "records", "lag", "end", "log-start",
-    "start",
+    "start", "next", "remaining", "task", "id", "version",
     "committed", "current", "target", "delta", "members", "rf", "bytes", "filtered",
     "lag (s)", "leader", "total lag", "consumed", "produced", "port", "pid", "invalid",
 }
+_STATES = {"state", "status", "group state", "type"}
+_TEXTS = {"topic", "topics", "note", "error", "value", "headers", "key", "schema", "source",
+          "target topic", "from", "to"}
 
+
+def _guess(header: str) -> Col:
+    name = header.lower()
+    if name in _NUMERIC:
+        return Col(header, NUMBER)
+    if name in _STATES:
+        return Col(header, STATE)
+    if name in _TEXTS:
+        return Col(header, TEXT)
+    if "timestamp" in name or "(utc)" in name or name in ("created at", "updated", "created"):
+        return Col(header, TIME)
+    return Col(header, IDENT)
+
+
+# -- times and durations ---------------------------------------------------------------------
 
 def table_time(iso: str | None) -> str:
     """'2026-11-26T22:41:19.000Z' -> '11-26 22:41:19' for a table cell (UTC; JSON keeps the
     full ISO-8601 form)."""
+    return time_form(iso, 1)
+
+
+def time_form(iso: str | None, form: int) -> str:
+    """Form 0: the ISO-8601 string as it is; 1: '11-26 22:41:19'; 2: '11-26 22:41'."""
     if not iso:
         return ""
-    return f"{iso[5:10]} {iso[11:19]}"
+    iso = str(iso)
+    if len(iso) < 16 or iso[10] != "T":  # not an ISO-8601 time: shown as it is
+        return iso
+    if form <= 0:
+        return iso
+    if form == 1:
+        return f"{iso[5:10]} {iso[11:19]}"
+    return f"{iso[5:10]} {iso[11:16]}"
 
 
 def duration(seconds: float | None) -> str:
@@ -93,3 +199,150 @@ def duration(seconds: float | None) -> str:
     while units and units[0][0] == 0:
         units.pop(0)
     return " ".join(f"{n}{u}" for n, u in units[:2] if n) or "0s"
+
+
+# -- table layout ----------------------------------------------------------------------------
+
+ELLIPSIS = "…"
+_TEXT_COMFORT = 16  # free text keeps this much before optional columns are left out
+_TEXT_FLOOR = 8     # and this much at the least
+
+
+@dataclass(frozen=True)
+class _Step:
+    time_shift: int      # how many forms shorter than each column's first
+    wrap_headers: bool   # a header may wrap onto two lines (its column as narrow as its data)
+    drop: int            # columns whose `optional` is this or less (and above 0) are left out
+    gap: int             # spaces between columns
+    text_floor: int | None  # free text may be cut down to this (None: kept whole)
+
+
+# Tried in order until the table fits; the last one is printed even when it does not (wider
+# than the terminal, but with no value split).
+_STEPS = (
+    _Step(0, False, 0, 2, None),
+    _Step(0, True, 0, 2, None),
+    _Step(1, True, 0, 2, None),
+    _Step(1, True, 0, 2, _TEXT_COMFORT),
+    _Step(1, True, 1, 2, _TEXT_COMFORT),
+    _Step(1, True, 1, 1, _TEXT_COMFORT),
+    _Step(2, True, 1, 1, _TEXT_COMFORT),
+    _Step(2, True, 1, 1, _TEXT_FLOOR),
+    _Step(2, True, 2, 1, _TEXT_FLOOR),
+)
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).replace("\n", "\\n")
+
+
+def _cells(col: Col, values: list, time_shift: int) -> list[str]:
+    if col.kind == TIME:
+        form = min(2, col.time_form + time_shift)
+        return [time_form(v, form) if v not in (None, "-") else _text(v) for v in values]
+    return [_text(v) for v in values]
+
+
+def _header_width(header: str, wrap: bool) -> int:
+    if not wrap:
+        return cell_len(header)
+    return max((cell_len(word) for word in header.split()), default=0)
+
+
+def _layout(view: Table, width: int):
+    """(step, shown column indexes, widths, cells by column) of the first step that fits."""
+    columns = view.columns
+    for number, step in enumerate(_STEPS):
+        last = number == len(_STEPS) - 1
+        shown = [i for i, c in enumerate(columns) if not 0 < c.optional <= step.drop]
+        cells = {i: _cells(columns[i], [row[i] for row in view.rows], step.time_shift)
+                 for i in shown}
+        natural = {i: max([cell_len(s) for s in cells[i]] +
+                          [_header_width(columns[i].header, step.wrap_headers)])
+                   for i in shown}
+        widths = dict(natural)
+        room = width - step.gap * (len(shown) - 1)
+        free = [i for i in shown if columns[i].kind == TEXT]
+        if step.text_floor is not None and free:
+            fixed = sum(widths[i] for i in shown if i not in free)
+            widths.update(_share(room - fixed, {i: natural[i] for i in free}, {
+                i: max(min(natural[i], step.text_floor),
+                       _header_width(columns[i].header, True)) for i in free}))
+        if sum(widths.values()) <= room or last:
+            return step, shown, widths, cells
+    raise AssertionError("unreachable")
+
+
+def _share(room: int, natural: dict[int, int], floor: dict[int, int]) -> dict[int, int]:
+    """Widths for the free-text columns: the narrow keep their natural width, the wide share
+    what is left evenly, and none goes below its floor."""
+    widths = dict(floor)
+    pending = sorted(natural, key=lambda i: natural[i])
+    left = room
+    while pending:
+        fair = left // len(pending)
+        i = pending[0]
+        if natural[i] <= fair:
+            widths[i] = natural[i]
+        else:
+            for j in pending:
+                widths[j] = max(floor[j], fair)
+            break
+        left -= widths[i]
+        pending.pop(0)
+    return widths
+
+
+def cut(value, width: int) -> str:
+    """A value as one line of at most `width` cells, ending in an ellipsis when cut."""
+    text = _text(value)
+    if cell_len(text) <= width:
+        return text
+    out = ""
+    for char in text:
+        if cell_len(out + char) > width - 1:
+            break
+        out += char
+    return out + ELLIPSIS
+
+
+def _render_table(view: Table, console, options):
+    if view.title:
+        yield from _flowed(view.title, options.max_width, "bold")
+    step, shown, widths, cells = _layout(view, options.max_width)
+    table = RichTable(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD,
+                      collapse_padding=True, padding=(0, 1) if step.gap == 2 else (0, 0))
+    for i in shown:
+        col = view.columns[i]
+        table.add_column(Text(col.header, overflow="fold", no_wrap=False),
+                         justify="right" if col.kind == NUMBER else "left",
+                         width=widths[i], no_wrap=True, overflow="ellipsis")
+    for r in range(len(view.rows)):
+        table.add_row(*[cut(cells[i][r], widths[i]) if view.columns[i].kind == TEXT
+                        else cells[i][r] for i in shown])
+    total = sum(widths.values()) + step.gap * (len(shown) - 1)
+    yield from console.render(table, options.update(width=max(total, 1)))
+
+
+# -- key and value lines ---------------------------------------------------------------------
+
+def _render_pairs(view: Pairs, options):
+    width = options.max_width
+    if view.title:
+        yield from _flowed(view.title, options.max_width, "bold")
+    rows = []
+    for pair in view.pairs:
+        key, value = pair[0], pair[1]
+        kind = pair[2] if len(pair) > 2 else IDENT
+        rows.append((str(key), _text(value), kind))
+    key_width = max((cell_len(k) for k, _, _ in rows), default=0)
+    room = max(width - key_width - 2, 1)
+    for key, value, kind in rows:
+        head = Text(key.ljust(key_width), style="bold")
+        if kind == TEXT:
+            yield Text.assemble(head, "  ", cut(value, room), no_wrap=True, overflow="ignore")
+        elif kind == PATH and cell_len(value) > room:
+            yield head
+            yield Text(value, overflow="fold")
+        else:
+            yield Text.assemble(head, "  ", value, no_wrap=True, overflow="ignore")

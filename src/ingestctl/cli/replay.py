@@ -1,15 +1,16 @@
 """`ingestctl replay …` (plan, or copy with --execute), `replay status ID`, `replay list`."""
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
 
 from ..errors import UsageError
+from . import replay_views as views
 from .context import app_context, refuse_empty
-from .render import emit, key_values, make_table, note
+from .options import Dir
+from .render import emit, note
 
 
 class _ReplayGroup(TyperGroup):
@@ -96,9 +97,7 @@ def replay(
     to_checkpoint: Annotated[str | None, typer.Option(
         "--to-checkpoint", help="End at the end offsets this checkpoint recorded "
         "(default: the current end).")] = None,
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Checkpoint directory, also where audit.jsonl is kept (default: the "
-        "profile's checkpoint_dir, else ./checkpoints).")] = None,
+    directory: Dir = None,
     partitions: Annotated[str | None, typer.Option(
         "--partitions", help="Only these partitions (0,2,4-7).")] = None,
     to_profile: Annotated[str | None, typer.Option(
@@ -221,7 +220,7 @@ def replay(
     plan = replay_plan.plan(source, target, request)
     if not execute:
         document = replay_plan.plan_document(source, plan, request.shard)
-        emit(state.output, document, _plan_table)
+        emit(state.output, document, views.plan)
         note("nothing changed; add --execute to copy.")
         return
     with _progress_bar(plan.replay_id) as progress:
@@ -229,9 +228,9 @@ def replay(
         try:
             summary = run_replay(source, target, plan, hooks, audit_dir)
         except IncompleteReplay as exc:
-            emit(state.output, exc.summary, _summary_table)
+            emit(state.output, exc.summary, views.summary)
             raise
-    emit(state.output, summary, _summary_table)
+    emit(state.output, summary, views.summary)
 
 
 @app.command("status")
@@ -241,112 +240,33 @@ def status(ctx: typer.Context, replay_id: Annotated[str, typer.Argument(
     from ..replay import status as replay_status
 
     state = app_context(ctx)
-    emit(state.output, replay_status.status(state.settings, replay_id), _status_table)
+    emit(state.output, replay_status.status(state.settings, replay_id), views.status)
 
 
 @app.command("list")
-def list_cmd(ctx: typer.Context) -> None:
-    """Replays recorded in the progress topic of the cluster (-b/-p): newest first."""
+def list_cmd(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(
+        "--status", help="Only replays in this state: completed or incomplete.")] = None,
+    topic: Annotated[str | None, typer.Option(
+        "--topic", help="Only replays copying from or to this topic.")] = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", min=1, metavar="N",
+        help="Show the newest N; how many more there are goes to stderr.")] = 20,
+) -> None:
+    """Replays recorded in the progress topic of the cluster (-b/-p): newest first, the
+    newest 20 unless --limit says otherwise."""
     from ..replay import status as replay_status
 
+    if status is not None and status not in replay_status.STATUSES:
+        raise UsageError(f"--status: '{status}' is not one of "
+                         f"{', '.join(replay_status.STATUSES)}.")
     state = app_context(ctx)
-    rows = replay_status.list_replays(state.settings)
-
-    def table(data):
-        return [make_table(None, ["replay", "status", "source", "target", "records",
-                                  "filtered", "invalid", "remaining", "updated"],
-                           [(r["replay_id"], r["status"], (r["source"] or {}).get("topic"),
-                             (r["target"] or {}).get("topic"), r["records"], r["filtered"],
-                             r["invalid"], r["remaining_offsets"], r["updated_at"])
-                            for r in data])]
-
-    emit(state.output, rows, table)
-
-
-# -- rendering ------------------------------------------------------------------------------
-
-def _size(n: float | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def _partition_table(rows: list[dict], columns: list[str]):
-    return make_table(None, columns, [[r.get(c, "") for c in columns] for r in rows])
-
-
-def _plan_table(d: dict):
-    quota = d["quota"]
-    limits = [f"{_size(quota['bytes_per_second'])}/s" if quota["bytes_per_second"] else None,
-              f"{quota['records_per_second']:g} records/s" if quota["records_per_second"]
-              else None]
-    eta = d["estimated_duration_seconds"]
-    return [
-        key_values("replay plan (nothing is written without --execute)", [
-            ("replay id", d["replay_id"]),
-            ("from", f"{d['source']['topic']} (cluster {d['source']['cluster_id']})"),
-            ("to", f"{d['target']['topic']} (cluster {d['target']['cluster_id']})"
-             + ("" if d["target"]["exists"] else " — will be created")),
-            ("mode", d["mode"]), ("partitioning", d["partitioning"]),
-            ("records", d["records"]),
-            ("bytes", f"≈ {_size(d['bytes'])} (estimate from {d['bytes_sampled_records']} "
-                      "sampled records)"),
-            ("quota", ", ".join(x for x in limits if x) or "none"),
-            ("estimated duration", f"{eta:.0f} s" if eta is not None else "unthrottled"),
-            ("resumes", "yes: progress is stored for this replay" if d["resumes"] else "no"),
-            ("validate", _validation_text(d["validation"])),
-        ]),
-        _partition_table(d["partitions"], ["partition", "start", "end", "records", "bytes"]),
-    ]
-
-
-def _validation_text(validation: dict | None) -> str:
-    if validation is None:
-        return "no: bytes are copied as they are"
-    policy = validation["on_invalid"]
-    if validation["dead_letter_topic"]:
-        policy += f" to {validation['dead_letter_topic']}"
-    return f"{validation['format']}, invalid records: {policy}"
-
-
-def _summary_table(d: dict):
-    resumed = ", ".join(f"{r['partition']}:{r['offset']}" for r in d["resumed_from"])
-    return [
-        key_values(f"replay {d['status']}", [
-            ("replay id", d["replay_id"]),
-            ("from", f"{d['source']['topic']} (cluster {d['source']['cluster_id']})"),
-            ("to", f"{d['target']['topic']} (cluster {d['target']['cluster_id']})"),
-            ("mode", d["guarantee"]),
-            ("records", d["records"]), ("bytes", _size(d["bytes"])),
-            ("filtered", d["filtered"]), ("invalid", d["invalid"]),
-            ("validate", _validation_text(d["validation"])),
-            ("this run", f"{d['this_run']['records']} records, "
-                         f"{_size(d['this_run']['bytes'])} in {d['duration_seconds']:.1f} s "
-                         f"({_size(d['rate_bytes_per_second'])}/s)"),
-            ("resumed from", resumed or "-"),
-        ]),
-        _partition_table(d["partitions"], ["partition", "start", "end", "next", "records",
-                                           "bytes", "filtered", "invalid"]),
-    ]
-
-
-def _status_table(d: dict):
-    return [
-        key_values(f"replay {d['replay_id']}: {d['status']}", [
-            ("from", (d["source"] or {}).get("topic")), ("to", (d["target"] or {}).get("topic")),
-            ("mode", d["mode"]), ("shards", d["shards"]),
-            ("created", d["created_at"]), ("updated", d["updated_at"]),
-            ("records", d["records"]), ("bytes", _size(d["bytes"])),
-            ("filtered", d["filtered"]), ("invalid", d["invalid"]),
-            ("remaining offsets", d["remaining_offsets"]),
-        ]),
-        _partition_table(d["partitions"], ["partition", "start", "end", "next", "records",
-                                           "bytes", "filtered", "invalid"]),
-    ]
+    rows = replay_status.list_replays(state.settings, status, topic)
+    emit(state.output, rows[:limit], views.listing)
+    if len(rows) > limit:
+        note(f"{len(rows) - limit} more replay(s) not shown (the newest {limit} of "
+             f"{len(rows)}); raise --limit, or narrow with --status or --topic.")
 
 
 class _progress_bar:
@@ -383,8 +303,8 @@ class _progress_bar:
             rate = (written - began[0][1]) / elapsed if elapsed > 0 else 0
             self._progress.update(task, completed=done, total=total,
                                   offsets=f"{done:,}/{total:,} offsets",
-                                  written=f"{records:,} records, {_size(written)} "
-                                          f"({_size(rate)}/s)")
+                                  written=f"{records:,} records, {views.size(written)} "
+                                          f"({views.size(rate)}/s)")
 
         return update
 

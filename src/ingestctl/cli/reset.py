@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 from .context import app_context
-from .rollback import AllowClamp, Dir, Execute, PlanOut, finish
+from .options import AllowClamp, Dir, Execute, PlanOut
+from .rollback import finish
 
 
 def reset(

@@ -6,41 +6,10 @@ from typing import Annotated
 
 import typer
 
+from . import views
 from .context import app_context
-from .render import emit, make_table, note
-
-PlanOut = Annotated[Path | None, typer.Option(
-    "--plan-out", help="Save the plan to FILE, to apply later with "
-    "`rollback --from-plan FILE --execute`.")]
-Execute = Annotated[bool, typer.Option(
-    "--execute", help="Apply the plan. Without it nothing is changed.")]
-AllowClamp = Annotated[bool, typer.Option(
-    "--allow-clamp", help="Move a target outside the retained offsets to the nearest retained "
-    "one (and say so) instead of refusing.")]
-Dir = Annotated[Path | None, typer.Option(
-    "--dir", help="Checkpoint directory, also where audit.jsonl is kept (default: the "
-    "profile's checkpoint_dir, else ./checkpoints).")]
-
-
-def _moves_table(title: str, moves: list[dict]):
-    return make_table(
-        title, ["topic", "partition", "current", "target", "delta", "note"],
-        [(m["topic"], m["partition"], "-" if m["current"] is None else m["current"],
-          m["target"], "-" if m["delta"] is None else m["delta"], m["note"]) for m in moves])
-
-
-def _plan_tables(data: dict) -> list:
-    return [_moves_table(f"group {g['group']} ({g['state']})", g["partitions"])
-            for g in data["groups"]]
-
-
-def _connector_tables(data: dict) -> list:
-    tables = []
-    for c in data["connectors"]:
-        state = c["state"] + (f" -> {c['final_state']}" if c["final_state"] else "")
-        tables.append(_moves_table(f"connector {c['connector']} ({state}), group {c['group']}",
-                                   c["partitions"]))
-    return tables
+from .options import AllowClamp, Dir, Execute, PlanOut
+from .render import emit, note
 
 
 def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
@@ -54,7 +23,7 @@ def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
     path = checkpoints.resolve_ref(to_checkpoint, directory)
     plan = connector_moves.plan(state.settings, path, connector, allow_clamp, by_timestamp)
     if plan.at_target or not execute:
-        emit(state.output, plan.as_json(executed=False), _connector_tables)
+        emit(state.output, plan.as_json(executed=False), views.connector_move_plan)
         if plan.at_target:
             note(f"already at target: connector {connector} is where the checkpoint puts it; "
                  f"nothing to change (it is {plan.state}).")
@@ -63,7 +32,7 @@ def _rollback_connector(ctx: typer.Context, connector: str, to_checkpoint: str,
                  f"read them back and put it back as it is ({plan.state})")
         return
     done = connector_moves.execute(state.settings, plan, directory)
-    emit(state.output, done.as_json(executed=True), _connector_tables)
+    emit(state.output, done.as_json(executed=True), views.connector_move_plan)
     note(f"connector {connector} stopped, offsets applied and read back, put back as it was "
          f"({done.final_state}); logged to the audit log.")
 
@@ -80,17 +49,17 @@ def finish(ctx: typer.Context, plan, plan_out: Path | None, execute: bool,
         note(f"plan saved to {path}; apply it with `ingestctl rollback --from-plan {path} "
              "--execute`.")
     if plan.at_target:
-        emit(state.output, plan.as_json(executed=False), _plan_tables)
+        emit(state.output, plan.as_json(executed=False), views.move_plan)
         note("already at target: every partition is where the plan puts it; nothing to "
              "change.")
         return
     if not execute:
-        emit(state.output, plan.as_json(executed=False), _plan_tables)
+        emit(state.output, plan.as_json(executed=False), views.move_plan)
         note("nothing changed; add --execute to apply")
         return
     changed = apply.execute(state.settings, plan,
                                checkpoint_dir(directory, state.settings))
-    emit(state.output, plan.as_json(executed=True), _plan_tables)
+    emit(state.output, plan.as_json(executed=True), views.move_plan)
     note(f"applied and read back: {', '.join(changed)}; logged to the audit log.")
 
 

@@ -7,8 +7,9 @@ import typer
 
 from .. import sandbox
 from ..errors import UsageError
+from . import views
 from .context import app_context
-from .render import emit, key_values, note
+from .render import emit, note
 
 app = typer.Typer(
     help="A local single-node Apache Kafka (KRaft) from Maven Central jars, no Docker.",
@@ -20,14 +21,7 @@ DataDir = Annotated[Path | None, typer.Option(
 
 
 def _show(output: str, status: sandbox.Status) -> None:
-    def pairs(data: dict):
-        for key, value in data.items():
-            if isinstance(value, dict):
-                value = ", ".join(f"{k} {v}" for k, v in value.items())
-            if value is not None:
-                yield key, value
-
-    emit(output, status.as_dict(), lambda d: [key_values(None, pairs(d))])
+    emit(output, status.as_dict(), views.sandbox_status)
 
 
 @app.command("start")

@@ -1,6 +1,5 @@
 """`ingestctl topics list|describe|peek`."""
 
-import json
 import re
 from typing import Annotated
 
@@ -8,31 +7,14 @@ import typer
 
 from ..errors import UsageError
 from ..parsing import parse_partitions, parse_time_ms
+from . import views
 from .context import app_context
-from .render import duration, emit, key_values, make_table, note, table_time
+from .render import emit, note
 
 app = typer.Typer(
     help="Topics: partitions, watermarks, retention, the replay window, and their records.",
     no_args_is_help=True,
 )
-
-_TEXT_WIDTH = 60
-
-
-def _short(text, width: int = _TEXT_WIDTH) -> str:
-    if text is None:
-        return ""
-    text = str(text).replace("\n", "\\n")
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _marked(text: str | None, encoding: str | None) -> str | None:
-    return f"base64:{text}" if encoding == "base64" else text
-
-
-def _ago(seconds: float | None) -> str:
-    return f"{duration(seconds)} ago" if seconds is not None else ""
-
 
 @app.command("list")
 def list_topics(
@@ -51,13 +33,7 @@ def list_topics(
     except re.error as exc:
         raise UsageError(f"--pattern: '{pattern}' is not a regular expression ({exc}).") from None
     data = topic_views.list_topics(state.settings, compiled, internal)
-
-    def table(rows):
-        return [make_table(None, ["topic", "partitions", "rf", "records"],
-                           [(r["topic"], r["partitions"], r["replication_factor"], r["records"])
-                            for r in rows])]
-
-    emit(state.output, data, table)
+    emit(state.output, data, views.topics_list)
 
 
 @app.command("describe")
@@ -72,30 +48,7 @@ def describe(
 
     state = app_context(ctx)
     data = topic_views.describe_topics(state.settings, topics)
-
-    def table(items):
-        out = []
-        for t in items:
-            window = t["replay_window"]
-            out.append(key_values(t["topic"], [
-                ("partitions", len(t["partitions"])),
-                ("records", sum(p["records"] for p in t["partitions"])),
-                *t["configs"].items(),
-                ("replay window", f"from {window['oldest_timestamp']} "
-                 f"({_ago(window['age_seconds'])})" if window["oldest_timestamp"]
-                 else "empty: no records retained"),
-            ]))
-            out.append(make_table(None, [
-                "p", "leader", "replicas", "isr", "start", "end", "records",
-                "first (UTC)", "last (UTC)"], [
-                (p["partition"], p["leader"], ",".join(map(str, p["replicas"])),
-                 ",".join(map(str, p["isr"])), p["log_start"], p["end"], p["records"],
-                 table_time(p["first_timestamp"]), table_time(p["last_timestamp"]))
-                for p in t["partitions"]]))
-            out.append("")
-        return out
-
-    emit(state.output, data, table)
+    emit(state.output, data, views.topics_describe)
 
 
 @app.command("peek")
@@ -140,34 +93,5 @@ def peek(
             note(f"{r['topic']}[{r['partition']}] offset {r['offset']}: {r['decode_error']}")
     elif undecoded:
         note(f"{len(undecoded)} record(s) did not decode; see their decode_error.")
+    emit(state.output, result.records, lambda rows: views.peek(rows, bool(decode)))
 
-    def table(rows):
-        columns = ["partition", "offset", "timestamp", "key", "headers", "value"]
-        if decode:
-            columns.append("schema")
-        return [make_table(None, columns, [
-            (r["partition"], r["offset"], r["timestamp"],
-             _short(_marked(r["key"], r["key_encoding"]), 24),
-             _short(", ".join(f"{k}={v}" for k, v in r["headers"].items()), 40),
-             _short(_value_text(r)), *([_schema_text(r)] if decode else []))
-            for r in rows])]
-
-    emit(state.output, result.records, table)
-
-
-def _value_text(record: dict) -> str | None:
-    if record["value_encoding"] == "avro":
-        return json.dumps(record["value"], separators=(",", ":"), ensure_ascii=False,
-                          default=str)
-    return _marked(record["value"], record["value_encoding"])
-
-
-def _schema_text(record: dict) -> str:
-    if record.get("decode_error_reason"):
-        return f"not decoded: {record['decode_error_reason']}"
-    ref = record.get("schema")
-    if ref is None:
-        return ""
-    if ref["subject"] is None:
-        return f"id {ref['id']}"
-    return f"id {ref['id']}: {ref['subject']} v{ref['version']}"

@@ -26,12 +26,28 @@ def status(settings: Settings, replay_id: str) -> dict:
     return prog.describe(stored)
 
 
-def list_replays(settings: Settings) -> list[dict]:
+STATUSES = ("completed", "incomplete")
+
+
+def list_replays(settings: Settings, status: str | None = None,
+                 topic: str | None = None) -> list[dict]:
+    """Every replay in the progress topic, newest first; only those in `status`, or copying
+    from or to `topic`, when given."""
     rows = []
     for stored in _stored_replays(settings).values():
         d = prog.describe(stored)
         rows.append({key: d[key] for key in (
             "replay_id", "status", "mode", "source", "target", "created_at", "updated_at",
             "records", "filtered", "invalid", "bytes", "window_records", "remaining_offsets")})
-    return sorted(rows, key=lambda r: r["created_at"] or "", reverse=True)
+    return select(rows, status, topic)
+
+
+def select(rows: list[dict], status: str | None = None, topic: str | None = None
+           ) -> list[dict]:
+    """The rows in `status` whose source or target topic is `topic`, newest first."""
+    chosen = [r for r in rows
+              if (status is None or r["status"] == status)
+              and (topic is None or topic in ((r["source"] or {}).get("topic"),
+                                              (r["target"] or {}).get("topic")))]
+    return sorted(chosen, key=lambda r: r["created_at"] or "", reverse=True)
 
