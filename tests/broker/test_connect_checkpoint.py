@@ -3,6 +3,7 @@ test), damaged sections rejected with file and field (exit 7), the diff of conne
 on a real Kafka Connect worker, `checkpoint create --connector`/wave plans recording a sink
 and a source connector, the refusals, and `diff --live`."""
 
+import dataclasses
 import json
 import re
 
@@ -16,9 +17,10 @@ from support.names import unique
 from support.strategies import checkpoints, names, offsets, texts
 
 from ingestctl import checkpoints as cps
-from ingestctl.checkpoints.connectors import ConnectorState, TaskState, diff_connectors
+from ingestctl.checkpoints.connectors import diff_connectors
 from ingestctl.errors import ExitCode, InvalidFileError
 from ingestctl.files import documents
+from ingestctl.services.connect import ConnectorStatus, TaskStatus
 
 STATES = ["RUNNING", "PAUSED", "STOPPED", "FAILED", "UNASSIGNED", "RESTARTING"]
 json_values = st.recursive(
@@ -33,7 +35,7 @@ json_maps = st.dictionaries(st.text(max_size=8), json_values, max_size=3)
 @st.composite
 def connector_states(draw):
     kind = draw(st.sampled_from(["sink", "source", None]))
-    tasks = tuple(TaskState(i, draw(st.sampled_from(STATES)), draw(st.none() | texts))
+    tasks = tuple(TaskStatus(i, draw(st.sampled_from(STATES)), draw(st.none() | texts))
                   for i in sorted(draw(st.sets(st.integers(0, 20), max_size=3))))
     if kind == "sink":
         tps = draw(st.lists(st.tuples(names, st.integers(0, 50)), unique=True, max_size=4))
@@ -46,28 +48,35 @@ def connector_states(draw):
         entries = tuple({"partition": p, "offset": draw(st.none() | json_maps)}
                         for p in partitions)
         group, topics = None, ()
-    return ConnectorState(kind, draw(st.none() | texts), draw(st.sampled_from(STATES)), tasks,
-                          group, topics, entries)
+    return recorded("", kind, draw(st.none() | texts), draw(st.sampled_from(STATES)), tasks,
+                    group, topics, entries)
+
+
+def recorded(name, kind, connector_class, state, tasks, group, topics, offsets):
+    """A connector as a checkpoint records it."""
+    return ConnectorStatus(name, kind, state, tasks, connector_class=connector_class,
+                           group=group, topics=topics, offsets=offsets)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(checkpoints(), st.dictionaries(texts, connector_states(), max_size=3))
 def test_round_trip_with_connectors(cp, connectors):
+    connectors = {name: dataclasses.replace(c, name=name) for name, c in connectors.items()}
     cp = cps.Checkpoint(cp.wave, cp.created_at, cp.cluster_id, cp.note, cp.topics, cp.groups,
                         cp.schemas, connectors)
     assert cps.loads(cps.dumps(cp)) == cp
 
 
 def sample() -> cps.Checkpoint:
-    sink = ConnectorState(
-        "sink", FILE_SINK, "STOPPED", (TaskState(0, "RUNNING", "w1:8083"),
-                                       TaskState(1, "FAILED", None)),
+    sink = recorded(
+        "s", "sink", FILE_SINK, "STOPPED", (TaskStatus(0, "RUNNING", "w1:8083"),
+                                       TaskStatus(1, "FAILED", None)),
         "connect-s", ("t",),
         ({"partition": {"kafka_topic": "t", "kafka_partition": 0},
           "offset": {"kafka_offset": 1100}},
          {"partition": {"kafka_topic": "t", "kafka_partition": 1},
           "offset": {"kafka_offset": 900}}))
-    source = ConnectorState("source", FILE_SOURCE, "RUNNING", (TaskState(0, "RUNNING"),), None,
+    source = recorded("src", "source", FILE_SOURCE, "RUNNING", (TaskStatus(0, "RUNNING"),), None,
                             (), ({"partition": {"filename": "/in.txt"},
                                   "offset": {"position": 6}},))
     return cps.Checkpoint("wave-3", 1795734000123, "Jc9t2abc", None, {}, {},
@@ -136,13 +145,13 @@ def test_a_hand_edited_connector_state_fails_the_checksum(tmp_path):
 def test_diff_connectors():
     before = sample().connectors
     after = {
-        "s": ConnectorState("sink", FILE_SINK, "RUNNING", (TaskState(0, "RUNNING"),),
+        "s": recorded("s", "sink", FILE_SINK, "RUNNING", (TaskStatus(0, "RUNNING"),),
                             "connect-s", ("t",),
                             ({"partition": {"kafka_topic": "t", "kafka_partition": 0},
                               "offset": {"kafka_offset": 1150}},
                              {"partition": {"kafka_topic": "t", "kafka_partition": 2},
                               "offset": {"kafka_offset": 5}})),
-        "new": ConnectorState("source", None, "PAUSED", (), None, (), ()),
+        "new": recorded("new", "source", None, "PAUSED", (), None, (), ()),
     }
     changes = {c["connector"]: c for c in diff_connectors(before, after)}
     assert sorted(changes) == ["new", "s", "src"]

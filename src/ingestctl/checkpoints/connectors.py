@@ -11,52 +11,37 @@ are task traces (long Java stack traces that may quote config values).
 """
 
 import json
-from dataclasses import dataclass
 
 from ..config import Settings
 from ..errors import NotFoundError, RefusedError
-from ..partitions import TP
-from ..services.connect import Connect, is_sink, sink_group, sink_offsets, sink_topics
+from ..services.connect import (
+    Connect,
+    ConnectorStatus,
+    TaskStatus,
+    is_sink,
+    sink_group,
+    sink_topics,
+)
 
 TYPES = ("sink", "source")
 
 
-@dataclass(frozen=True)
-class TaskState:
-    id: int
-    state: str  # RUNNING, PAUSED, FAILED, UNASSIGNED, RESTARTING
-    worker_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ConnectorState:
-    type: str | None  # sink or source; None where the worker did not say
-    connector_class: str | None
-    state: str  # RUNNING, PAUSED, STOPPED, FAILED, ...
-    tasks: tuple[TaskState, ...]
-    group: str | None  # a sink's consumer group (connect-NAME unless overridden)
-    topics: tuple[str, ...]  # a sink's `topics` setting (empty when it uses topics.regex)
-    offsets: tuple[dict, ...]  # KIP-875 entries, as Connect reported them
-
-    def sink_offsets(self) -> dict[TP, int]:
-        return sink_offsets(list(self.offsets))
-
-    def as_document(self) -> dict:
-        return {
-            "type": self.type,
-            "class": self.connector_class,
-            "state": self.state,
-            "tasks": [{"id": t.id, "state": t.state, "worker_id": t.worker_id}
-                      for t in self.tasks],
-            "group": self.group,
-            "topics": list(self.topics),
-            "offsets": [dict(entry) for entry in self.offsets],
-        }
+def connector_document(c: ConnectorStatus) -> dict:
+    """A recorded connector as its checkpoint section holds it."""
+    return {
+        "type": c.type,
+        "class": c.connector_class,
+        "state": c.state,
+        "tasks": [{"id": t.id, "state": t.state, "worker_id": t.worker_id} for t in c.tasks],
+        "group": c.group,
+        "topics": list(c.topics),
+        "offsets": [dict(entry) for entry in c.offsets],
+    }
 
 
 # --- validation ----------------------------------------------------------------------------
 
-def parse_connector(f, name, body) -> ConnectorState:
+def parse_connector(f, name, body) -> ConnectorStatus:
     """One entry of a loaded document's connectors section; `f` is the file's FieldReader,
     which names the file and the field on any problem (exit 7)."""
     where = f"connectors.{name}."
@@ -65,7 +50,7 @@ def parse_connector(f, name, body) -> ConnectorState:
     kind = f.get(body, "type", where)
     if kind is not None and kind not in TYPES:
         f.fail(f"{where}type", f"({kind!r}) must be sink, source or null")
-    tasks: dict[int, TaskState] = {}
+    tasks: dict[int, TaskStatus] = {}
     for i, entry in enumerate(f.items(body, "tasks", where)):
         at = f"{where}tasks[{i}]."
         if not isinstance(entry, dict):
@@ -73,7 +58,7 @@ def parse_connector(f, name, body) -> ConnectorState:
         task = f.count(entry, "id", at)
         if task in tasks:
             f.fail(f"{at}id", f"repeats task {task}")
-        tasks[task] = TaskState(task, f.text(entry, "state", at),
+        tasks[task] = TaskStatus(task, f.text(entry, "state", at),
                                 f.text(entry, "worker_id", at, optional=True))
     group = f.text(body, "group", where, optional=True)
     if kind == "sink" and group is None:
@@ -84,9 +69,9 @@ def parse_connector(f, name, body) -> ConnectorState:
     seen: set = set()
     offsets = tuple(_offset_entry(f, f"{where}offsets[{i}]", entry, kind == "sink", seen)
                     for i, entry in enumerate(f.items(body, "offsets", where)))
-    return ConnectorState(kind, f.text(body, "class", where, optional=True),
-                          f.text(body, "state", where), tuple(tasks.values()), group,
-                          tuple(topics), offsets)
+    return ConnectorStatus(name, kind, f.text(body, "state", where), tuple(tasks.values()),
+                           connector_class=f.text(body, "class", where, optional=True),
+                           group=group, topics=tuple(topics), offsets=offsets)
 
 
 def _offset_entry(f, at: str, entry, sink: bool, seen: set) -> dict:
@@ -114,7 +99,7 @@ def _offset_entry(f, at: str, entry, sink: bool, seen: set) -> dict:
 # --- capture -------------------------------------------------------------------------------
 
 def read_connectors(settings: Settings, names: list[str], cluster_id: str, strict: bool
-                    ) -> dict[str, ConnectorState]:
+                    ) -> dict[str, ConnectorStatus]:
     """Each named connector as Connect reports it now (one listing, then one offsets request
     per connector). Refused (exit 3) when the worker works against another Kafka cluster than
     `cluster_id`: its offsets would not be this checkpoint's. A connector Connect lacks is
@@ -148,11 +133,11 @@ def read_connectors(settings: Settings, names: list[str], cluster_id: str, stric
             if strict:
                 raise
             continue  # deleted since the listing (only in a live capture)
-        out[name] = ConnectorState(
-            type=status.type if status.type in TYPES else ("sink" if sink else "source"),
+        out[name] = ConnectorStatus(
+            name=name, type=status.type if status.type in TYPES else ("sink" if sink else "source"),
             connector_class=config.get("connector.class"),
             state=status.state,
-            tasks=tuple(TaskState(t.id, t.state, t.worker_id) for t in status.tasks),
+            tasks=tuple(TaskStatus(t.id, t.state, t.worker_id) for t in status.tasks),
             group=sink_group(name, config) if sink else None,
             topics=tuple(sink_topics(config)) if sink else (),
             offsets=tuple(offsets),
@@ -162,7 +147,7 @@ def read_connectors(settings: Settings, names: list[str], cluster_id: str, stric
 
 # --- diff ----------------------------------------------------------------------------------
 
-def diff_connectors(a: dict[str, ConnectorState], b: dict[str, ConnectorState]) -> list[dict]:
+def diff_connectors(a: dict[str, ConnectorStatus], b: dict[str, ConnectorStatus]) -> list[dict]:
     """Per connector on either side: state and tasks before and after (null where absent),
     per sink partition the offsets and records consumed between them, and a source's offsets
     that changed."""
@@ -192,11 +177,11 @@ def diff_connectors(a: dict[str, ConnectorState], b: dict[str, ConnectorState]) 
     return out
 
 
-def _tasks(c: ConnectorState | None) -> list[dict] | None:
+def _tasks(c: ConnectorStatus | None) -> list[dict] | None:
     return [{"id": t.id, "state": t.state} for t in c.tasks] if c else None
 
 
-def _source_offsets(c: ConnectorState | None) -> dict[str, dict | None]:
+def _source_offsets(c: ConnectorStatus | None) -> dict[str, dict | None]:
     """A connector's offsets that are not Kafka partitions, keyed by their partition's JSON."""
     if c is None:
         return {}

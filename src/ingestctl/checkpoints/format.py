@@ -8,7 +8,7 @@ import yaml
 from ..errors import InvalidFileError, NotFoundError
 from ..files.documents import FieldReader, Flow, StrictLoader, YamlDumper, checksum
 from ..parsing import format_time
-from .connectors import parse_connector
+from .connectors import connector_document, parse_connector
 from .model import (
     FORMAT,
     WAVE_NAME,
@@ -63,7 +63,7 @@ def to_document(cp: Checkpoint) -> dict:
             subject: {"id": s.id, "version": s.version, "fingerprint": s.fingerprint}
             for subject, s in sorted(cp.schemas.items())
         },
-        "connectors": {name: c.as_document() for name, c in sorted(cp.connectors.items())},
+        "connectors": {name: connector_document(c) for name, c in sorted(cp.connectors.items())},
     }
 
 

@@ -8,7 +8,8 @@ import time
 from ..config import Settings
 from ..errors import NotFoundError, UsageError
 from ..partitions import TP
-from .connectors import ConnectorState, read_connectors
+from ..services.connect import ConnectorStatus
+from .connectors import read_connectors
 from .model import Checkpoint, GroupOffset, GroupState, PartitionState, SchemaVersion, TopicState
 from .store import check_wave
 
@@ -182,7 +183,7 @@ def _schemas_section(registry, subjects: set[str], topics: dict[str, TopicState]
 
 
 def _connectors_section(settings: Settings, names: list[str], cluster: str,
-                        strict: bool) -> dict[str, ConnectorState]:
+                        strict: bool) -> dict[str, ConnectorStatus]:
     """connector -> type, class, state, tasks, a sink's group and topics, and its offsets, from
     Kafka Connect (see checkpoint_connectors). A sink's group is recorded in the groups section
     too (with its next/last record times), so `rollback --connector NAME --by-timestamp` can

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..partitions import TP
-from .connectors import ConnectorState
+from ..services.connect import ConnectorStatus
 
 FORMAT = "ingestctl.checkpoint/v1"
 WAVE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -63,7 +63,7 @@ class Checkpoint:
     topics: dict[str, TopicState]
     groups: dict[str, GroupState]
     schemas: dict[str, SchemaVersion] = field(default_factory=dict)
-    connectors: dict[str, ConnectorState] = field(default_factory=dict)
+    connectors: dict[str, ConnectorStatus] = field(default_factory=dict)
 
     def group_offsets(self, group: str) -> dict[TP, int]:
         offsets = self.groups[group].offsets

@@ -32,8 +32,8 @@ _POLL_SECONDS = 0.25
 class TaskStatus:
     id: int
     state: str  # RUNNING, PAUSED, FAILED, UNASSIGNED, RESTARTING
-    worker_id: str | None
-    trace: str | None  # the Java stack trace of a FAILED task
+    worker_id: str | None = None
+    trace: str | None = None  # the Java stack trace of a FAILED task (live status only)
 
     def as_dict(self) -> dict:
         return {"id": self.id, "state": self.state, "worker_id": self.worker_id,
@@ -42,12 +42,20 @@ class TaskStatus:
 
 @dataclass(frozen=True)
 class ConnectorStatus:
+    """A connector's state, the one type for it: as Kafka Connect reports it now
+    (from_rest: state, worker, trace, tasks), or as a checkpoint recorded it (also its class,
+    a sink's group and topics, and its KIP-875 offsets; no worker or trace)."""
+
     name: str
     type: str | None  # sink, source
     state: str  # RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED, RESTARTING
-    worker_id: str | None
-    trace: str | None
-    tasks: tuple[TaskStatus, ...]
+    tasks: tuple[TaskStatus, ...] = ()
+    worker_id: str | None = None
+    trace: str | None = None
+    connector_class: str | None = None
+    group: str | None = None  # a sink's consumer group (connect-NAME unless overridden)
+    topics: tuple[str, ...] = ()  # a sink's `topics` setting (empty when it uses topics.regex)
+    offsets: tuple[dict, ...] = ()  # KIP-875 entries, as Connect reported them
 
     @classmethod
     def from_rest(cls, body: dict) -> "ConnectorStatus":
@@ -66,6 +74,9 @@ class ConnectorStatus:
         """The checkpoint's and `connectors describe`'s view of the state."""
         return {"state": self.state, "type": self.type, "worker_id": self.worker_id,
                 "trace": self.trace, "tasks": [t.as_dict() for t in self.tasks]}
+
+    def sink_offsets(self) -> dict[TP, int]:
+        return sink_offsets(list(self.offsets))
 
 
 def sink_group(name: str, config: dict[str, str]) -> str:
