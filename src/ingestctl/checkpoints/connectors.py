@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 
 from ..config import Settings
-from ..services.connect import Connect, is_sink, sink_group, sink_offsets, sink_topics
 from ..errors import NotFoundError, RefusedError
 from ..partitions import TP
+from ..services.connect import Connect, is_sink, sink_group, sink_offsets, sink_topics
 
 TYPES = ("sink", "source")
 
