@@ -1,5 +1,6 @@
 """`ingestctl connectors list|describe`: Kafka Connect connectors, their tasks and sink lag."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -89,3 +90,78 @@ def describe(
 
 def _first_line(trace: str | None) -> str | None:
     return trace.strip().splitlines()[0] if trace and trace.strip() else None
+
+
+# --- changing a connector's state: plan first, --execute to act, audited -------------------
+
+_Names = Annotated[list[str], typer.Argument(help="One or more connector names.",
+                                             show_default=False)]
+_Dir = Annotated[Path | None, typer.Option(
+    "--dir", help="Checkpoint directory, where the audit log audit.jsonl lives (default: the "
+    "profile's checkpoint_dir, else ./checkpoints).")]
+_Execute = Annotated[bool, typer.Option("--execute", help="Make the change (without it: the "
+                                        "plan only, nothing changed).")]
+
+
+def _change(ctx: typer.Context, action: str, names: list[str], directory: Path | None,
+            execute: bool, all_tasks: bool = False) -> None:
+    from ..checkpoints import checkpoint_dir
+    from ..services import connector_ops
+
+    state = app_context(ctx)
+    if execute:
+        audit_dir = checkpoint_dir(directory, state.settings)
+        doc = connector_ops.execute(state.settings, action, names, audit_dir, all_tasks,
+                                    progress=note)
+    else:
+        doc = connector_ops.plan(state.settings, action, names, all_tasks)
+
+    def table(d):
+        rows = [(c["connector"], c["state_before"], _tasks(c["tasks_before"]), c["plan"],
+                 c["state_after"] or "", _tasks(c["tasks_after"]) if c["tasks_after"] is not None
+                 else "") for c in d["connectors"]]
+        return [make_table(None, ["connector", "state", "tasks", "plan", "state after",
+                                  "tasks after"], rows)]
+
+    emit(state.output, doc, table)
+    if not execute and any(c["change"] for c in doc["connectors"]):
+        note("nothing changed; add --execute")
+    elif not any(c["change"] for c in doc["connectors"]):
+        note("nothing to change.")
+
+
+@app.command("pause")
+def pause(ctx: typer.Context, names: _Names, directory: _Dir = None,
+          execute: _Execute = False) -> None:
+    """Pause connectors (their tasks stay assigned, idle). Plan first: without --execute,
+    prints what would change. Each change is appended to the audit log."""
+    _change(ctx, "pause", names, directory, execute)
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, names: _Names, directory: _Dir = None,
+           execute: _Execute = False) -> None:
+    """Resume paused or stopped connectors (RUNNING again). Plan first: without --execute,
+    prints what would change. Each change is appended to the audit log."""
+    _change(ctx, "resume", names, directory, execute)
+
+
+@app.command("stop")
+def stop(ctx: typer.Context, names: _Names, directory: _Dir = None,
+         execute: _Execute = False) -> None:
+    """Stop connectors (tasks shut down; a sink's group has no members, and its offsets can
+    be altered). Plan first: without --execute, prints what would change. Audited."""
+    _change(ctx, "stop", names, directory, execute)
+
+
+@app.command("restart")
+def restart(
+    ctx: typer.Context, names: _Names, directory: _Dir = None,
+    all_tasks: Annotated[bool, typer.Option(
+        "--all-tasks", help="Restart the connector and every task, not only failed ones.")
+    ] = False,
+    execute: _Execute = False,
+) -> None:
+    """Restart connectors' failed tasks (every task with --all-tasks). Plan first: without
+    --execute, prints what would change. Each change is appended to the audit log."""
+    _change(ctx, "restart", names, directory, execute, all_tasks)
