@@ -6,6 +6,9 @@ each gate condition must fail (exit 6, named) and pass; `--watch` must print one
 per line and end with exit 0 on SIGINT; connector changes must be planned, made and audited."""
 
 import json
+import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -350,3 +353,38 @@ def test_unreachable_worker_exits_5(cli, wave):
     result = cli("-b", wave["bootstrap"], "--connect-url", "http://127.0.0.1:9",
                  "--timeout", "2", "connectors", "resume", "x")
     assert result.code == 5 and "cannot reach Kafka Connect" in result.stderr
+
+
+def test_watch_on_a_terminal_redraws_a_live_view(wave):
+    """On a terminal (a pseudo-terminal here) --watch draws rich Live frames: the groups with
+    a sparkline and a trend arrow, connector states; SIGINT ends it with exit 0."""
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "ingestctl", *wave["base"], "wave", "status",
+               wave["name"], "--dir", str(wave["dir"]), "--watch", "1s"]
+    proc = subprocess.Popen(command, stdout=follower, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO, env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+    os.close(follower)
+    screen = b""
+
+    def read_more() -> bool:
+        nonlocal screen
+        if select.select([leader], [], [], 0.5)[0]:
+            try:
+                screen += os.read(leader, 65536)
+            except OSError:
+                return True
+        # Three frames: the first, then two redraws with the trend's arrow.
+        return screen.count(b"connectors") >= 3
+
+    try:
+        wait_for("three frames of the live view", read_more, timeout=90, interval=0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        os.close(leader)
+    assert proc.returncode == 0, err
+    text = screen.decode("utf-8", "replace")
+    assert wave["group"] in text and wave["sink"] in text
+    assert any(ch in text for ch in "▁▂▃▄▅▆▇█") and any(ch in text for ch in "↑↓→")
+    assert "\x1b[32mRUNNING" in text  # the connector's state, in green
+    assert "{" not in text  # a view, not JSON
