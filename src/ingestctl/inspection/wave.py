@@ -4,11 +4,12 @@ seconds, records consumed since the checkpoint, the lag's trend), connectors (st
 sink lag), the replays reading or writing its topics, and the schemas changed since the
 checkpoint — with a gate that says which of the conditions a cutover waits for do not hold.
 
-Built on the inspect functions: one topic_views (metadata, ListOffsets per kind, one pass of
-record reads), one group_lag for the wave's groups and its sinks' groups together, one
-Connect overview request, one read of the replay progress topic, and the registry's subjects
-when one is configured. Comparisons with the checkpoint go through checkpoints.diff, as
-`checkpoint diff --live` does."""
+Cost: one capture's reads (checkpoints.live.snapshot: metadata, ListOffsets per kind, the
+groups' committed offsets, and one pass of record reads for every log-start, end and
+committed offset, as `checkpoint create` does), one Connect overview request, one read of the
+replay progress topic, and the registry's subjects when one is configured. Lag is computed
+from those reads as group_lag computes it; comparisons with the checkpoint go through
+checkpoints.diff, as `checkpoint diff --live` does."""
 
 import dataclasses
 import re
@@ -19,16 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..checkpoints import Checkpoint, diff, load, load_wave_plan, wave_files
-from ..checkpoints.live import wire_schema_id
-from ..checkpoints.model import GroupOffset, GroupState, PartitionState, SchemaVersion, TopicState
+from ..checkpoints.model import GroupState
 from ..checkpoints.store import check_wave
 from ..checkpoints.waves import WaveScope
 from ..config import Settings
 from ..errors import NotFoundError, UsageError
-from ..kafka import Admin, cluster_id, metadata
+from ..kafka import Admin, cluster_id
 from ..parsing import format_time, parse_duration_ms
-from .groups import GroupLag, group_lag
-from .topics import now_ms, topic_views
+from .topics import age_seconds, now_ms, replay_window
 
 TREND_SAMPLES = 30  # lag samples kept per group (the checkpoint's lag first, when known)
 
@@ -225,33 +224,34 @@ class WaveStatus:
 
     def sample(self) -> dict:
         """One document: the wave as it stands now."""
+        from ..checkpoints.live import snapshot
+
         began = time.monotonic()
         at = now_ms()
         overview, connect_note = self._connectors_overview()
-        sink_groups, sink_topics = {}, set()
+        sink_groups, sink_topics = {}, []
         if overview:
             from ..services.connect import sink_topics as topics_of
             from .connectors import sink_groups as groups_of
 
             sink_groups = groups_of(overview)
-            sink_topics = {t for name, (_, config) in overview.items() if name in sink_groups
-                           for t in topics_of(config)}
+            sink_topics = [t for name, (_, config) in overview.items() if name in sink_groups
+                           for t in topics_of(config)]
         group_ids = list(dict.fromkeys([*self.scope.groups, *sink_groups.values()]))
-        lags = group_lag(self.admin, group_ids) if group_ids else {}
-
-        known = metadata.list_topics(self.admin)
-        missing = [t for t in self.scope.topics if t not in known]
+        known_subjects = set(self.baseline.checkpoint.schemas) if self.baseline else set()
+        # One capture's reads: watermarks, committed offsets and the records around them
+        # (log-start, end, each committed offset) in one pass, registry subjects if any.
+        live, marks, around = snapshot(self.settings, self.wave,
+                                       list(dict.fromkeys([*self.scope.topics, *sink_topics])),
+                                       group_ids, known_subjects)
+        missing = [t for t in self.scope.topics if t not in live.topics]
         if missing:
             raise NotFoundError(
                 f"topic {', '.join(missing)} of wave {self.wave} does not exist on "
                 f"{self.settings.bootstrap_servers}; check the name with `ingestctl topics "
                 "list`.")
-        names = set(self.scope.topics) | {t for t in sink_topics if t in known}
-        for lag in lags.values():
-            names |= {t for t in lag.topics if t in known}
-        topic_rows, extras = topic_views(self.admin, sorted(names), configs=False)
-
-        compared = self._compare(topic_rows, extras, lags) if self.comparable else None
+        lags = {g: _group_lag(live.groups.get(g), marks, around, at) for g in group_ids}
+        compared = self._compare(live) if self.comparable else None
         doc = {
             "wave": self.wave,
             "at": format_time(at),
@@ -260,10 +260,10 @@ class WaveStatus:
             "checkpoint_created_at": (format_time(self.baseline.checkpoint.created_at)
                                       if self.baseline else None),
             "cluster_id": self.cluster,
-            "topics": self._topic_rows(topic_rows, compared, at),
+            "topics": self._topic_rows(live, compared, at),
             "groups": self._group_rows(group_ids, lags, compared, at),
-            "connectors": self._connector_rows(overview, lags, connect_note),
-            "replays": self._replay_rows(set(names)),
+            "connectors": self._connector_rows(overview, sink_groups, lags, connect_note),
+            "replays": self._replay_rows(set(live.topics)),
             "schemas_changed": compared["schemas_changed"] if compared else None,
         }
         if compared and not compared["subjects_compared"] and self.baseline.checkpoint.schemas:
@@ -307,52 +307,15 @@ class WaveStatus:
                 self._note(self._other_cluster)
         return {n: overview[n] for n in self.scope.connectors if n in overview}, None
 
-    def _compare(self, topic_rows, extras, lags: dict[str, GroupLag]) -> dict:
-        """checkpoints.diff between the checkpoint and the live state read for this sample."""
+    def _compare(self, live: Checkpoint) -> dict:
+        """checkpoints.diff between the checkpoint and this sample's live state, over the
+        checkpoint's own topics and groups (as `checkpoint diff --live` compares)."""
         cp = self.baseline.checkpoint
-        registry, subjects = None, set()
-        if self.settings.schema_registry_url:
-            from ..serde.schema import Registry
-
-            registry = Registry(self.settings)  # a new client: the old one caches versions
-            subjects = set(registry.subjects())
-        wire_keys = {t["topic"] for t in topic_rows
-                     if f"{t['topic']}-key" in subjects | set(cp.schemas)}
-        topics = {}
-        for t in topic_rows:
-            parts = {}
-            for p in t["partitions"]:
-                stable, last = extras[(t["topic"], p["partition"])]
-                ids = []
-                if last is not None:
-                    key_id = wire_schema_id(last.key) if t["topic"] in wire_keys else None
-                    ids = sorted({i for i in (key_id, wire_schema_id(last.value))
-                                  if i is not None})
-                parts[p["partition"]] = PartitionState(p["partition"], p["log_start"], stable,
-                                                       schema_ids=tuple(ids))
-            topics[t["topic"]] = TopicState(parts)
-        groups = {}
-        for g, lag in lags.items():
-            if not lag.exists:
-                continue
-            offsets: dict[str, dict[int, GroupOffset]] = {}
-            for p in lag.partitions:
-                if p.committed is not None:
-                    offsets.setdefault(p.topic, {})[p.partition] = GroupOffset(p.partition,
-                                                                               p.committed)
-            groups[g] = GroupState(lag.state, len(lag.members), offsets)
-        schemas = {}
-        if registry is not None:
-            wanted = [s for t in sorted(topics) for s in (f"{t}-key", f"{t}-value")
-                      if s in subjects]
-            schemas = {s: SchemaVersion(v.id, v.version, v.fingerprint)
-                       for s, v in registry.latest_versions(wanted).items()}
-        live = Checkpoint(self.wave, now_ms(), self.cluster, None, topics, groups, schemas)
-        # Only the checkpoint's own topics and groups are compared (as `diff --live` does).
         live = dataclasses.replace(
             live, topics={t: s for t, s in live.topics.items() if t in cp.topics},
             groups={g: s for g, s in live.groups.items() if g in cp.groups})
-        d = diff(cp, live, str(self.baseline.path), "live", compare_subjects=registry is not None,
+        registry = bool(self.settings.schema_registry_url)
+        d = diff(cp, live, str(self.baseline.path), "live", compare_subjects=registry,
                  compare_connectors=False)
         produced: dict[str, int] = {}
         for row in d["topics"]:
@@ -365,23 +328,26 @@ class WaveStatus:
                 "schemas_changed": d["schemas_changed"],
                 "subjects_compared": d["subjects_compared"]}
 
-    def _topic_rows(self, rows, compared, at: int) -> list[dict]:
+    def _topic_rows(self, live: Checkpoint, compared, at: int) -> list[dict]:
         out = []
         prev = self._previous
-        for t in rows:
-            end = sum(p["end"] for p in t["partitions"])
-            produced = compared["produced"].get(t["topic"]) if compared else None
+        for topic in sorted(live.topics):
+            parts = live.topics[topic].partitions
+            end = sum(p.end for p in parts.values())
+            produced = compared["produced"].get(topic) if compared else None
             rate = None
-            if prev is not None and t["topic"] in prev.topic_ends:
+            if prev is not None and topic in prev.topic_ends:
                 elapsed = time.monotonic() - prev.at
                 if elapsed > 0:
-                    rate = round(max(0, end - prev.topic_ends[t["topic"]]) / elapsed, 1)
+                    rate = round(max(0, end - prev.topic_ends[topic]) / elapsed, 1)
             elif produced is not None:
                 elapsed = (at - self.baseline.checkpoint.created_at) / 1000
                 rate = round(max(0, produced) / elapsed, 1) if elapsed > 0 else None
-            out.append({"topic": t["topic"], "partitions": len(t["partitions"]), "end": end,
+            window = replay_window([(p.log_start, p.first_timestamp) for p in parts.values()
+                                    if p.first_timestamp is not None], at)
+            out.append({"topic": topic, "partitions": len(parts), "end": end,
                         "produced_since_checkpoint": produced, "rate_per_sec": rate,
-                        "replay_window": t["replay_window"]})
+                        "replay_window": window})
         return out
 
     def _checkpoint_lag(self, group: str) -> int | None:
@@ -396,19 +362,16 @@ class WaveStatus:
                     total += max(0, state.end - o.offset)
         return total
 
-    def _group_rows(self, group_ids: list[str], lags: dict[str, GroupLag], compared,
+    def _group_rows(self, group_ids: list[str], lags: dict[str, "_Lag"], compared,
                     at: int) -> list[dict]:
         """The wave's groups and its sink connectors' groups (as a checkpoint records them)."""
         out = []
         for g in group_ids:
             lag = lags[g]
-            committed = [p for p in lag.partitions if p.committed is not None]
-            total = lag.total_lag if committed else None
             if not lag.exists:
                 self._note(f"group {g} of wave {self.wave} does not exist on "
                            f"{self.settings.bootstrap_servers} (no members, no committed "
                            "offsets).")
-            ages = [p.lag_seconds for p in committed if p.lag_seconds is not None]
             trend = self._trend.get(g)
             if trend is None:
                 trend = self._trend[g] = deque(maxlen=TREND_SAMPLES)
@@ -416,11 +379,11 @@ class WaveStatus:
                 if before is not None:
                     trend.append({"at": format_time(self.baseline.checkpoint.created_at),
                                   "lag": before})
-            if total is not None:
-                trend.append({"at": format_time(at), "lag": total})
+            if lag.lag is not None:
+                trend.append({"at": format_time(at), "lag": lag.lag})
             out.append({
-                "group": g, "state": lag.state, "members": len(lag.members), "lag": total,
-                "lag_seconds": max(ages) if ages else (0.0 if committed else None),
+                "group": g, "state": lag.state, "members": lag.members, "lag": lag.lag,
+                "lag_seconds": lag.lag_seconds,
                 "consumed_since_checkpoint": (compared["consumed"].get(g, 0)
                                               if compared and g in
                                               self.baseline.checkpoint.groups else None),
@@ -429,25 +392,27 @@ class WaveStatus:
             })
         return out
 
-    def _connector_rows(self, overview, lags, connect_note: str | None) -> list[dict]:
-        from .connectors import connector_rows
-
+    def _connector_rows(self, overview, sink_groups: dict[str, str], lags,
+                        connect_note: str | None) -> list[dict]:
         lag_known = not getattr(self, "_other_cluster", None)
-        rows = {r["connector"]: r for r in connector_rows(overview, lags if lag_known else None)}
         out = []
         for name in self.scope.connectors:
-            r = rows.get(name)
-            if r is None:
+            if name not in overview:
                 out.append({"connector": name, "type": None, "state": None, "tasks": [],
                             "failed_tasks": 0, "group": None, "total_lag": None,
                             "lag_seconds": None,
                             "note": connect_note or "does not exist on Kafka Connect"})
                 continue
+            status, _ = overview[name]
+            group = sink_groups.get(name)
+            lag = lags.get(group) if group and lag_known else None
+            tasks = [t.as_dict() for t in status.tasks]
             out.append({
-                "connector": name, "type": r["type"], "state": r["state"], "tasks": r["tasks"],
-                "failed_tasks": sum(1 for t in r["tasks"] if t["state"] == "FAILED"),
-                "group": r["group"], "total_lag": r["total_lag"],
-                "lag_seconds": r["lag_seconds"],
+                "connector": name, "type": status.type, "state": status.state, "tasks": tasks,
+                "failed_tasks": sum(1 for t in tasks if t["state"] == "FAILED"),
+                "group": group,
+                "total_lag": (lag.lag or 0) if lag is not None and lag.exists else None,
+                "lag_seconds": lag.lag_seconds if lag is not None else None,
             })
         return out
 
@@ -478,6 +443,46 @@ class WaveStatus:
                         "source_topic": source.get("topic"),
                         "target_topic": target.get("topic")})
         return out
+
+
+@dataclass(frozen=True)
+class _Lag:
+    state: str
+    members: int
+    exists: bool
+    lag: int | None  # None: no committed offset on a partition that still exists
+    lag_seconds: float | None
+
+
+def _group_lag(group: GroupState | None, marks, around, now: int) -> _Lag:
+    """A group's lag from a snapshot, as group_lag computes it: per committed partition the
+    end (last stable offset) minus the committed offset, 0 where only transaction markers
+    are left; in seconds, the age of the next record to consume (at log-start for a
+    committed offset below it)."""
+    if group is None:
+        return _Lag("Dead", 0, False, None, None)
+    total, ages, counted = 0, [], False
+    for topic, parts in group.offsets.items():
+        for p, o in parts.items():
+            tp = (topic, p)
+            if tp not in marks:
+                continue
+            counted = True
+            log_start, end = marks[tp]
+            lag = max(0, end - o.offset)
+            age = 0.0
+            if lag > 0:
+                at = around.get((tp, max(o.offset, log_start)), (None, None))[1]
+                if at is None:
+                    lag = 0  # only transaction markers (or aborted records) are left
+                else:
+                    age = age_seconds(now, at.timestamp) if at.timestamp >= 0 else None
+            total += lag
+            if age is not None:
+                ages.append(age)
+    if not counted:
+        return _Lag(group.state, group.members, True, None, None)
+    return _Lag(group.state, group.members, True, total, max(ages) if ages else None)
 
 
 def _average_rate(done: int, created_at: str | None, updated_at: str | None) -> float | None:
