@@ -10,9 +10,7 @@ import time
 from ..config import Settings
 from ..kafka import Admin, metadata
 from ..kafka.around import records_around
-from ..kafka.records import Record
 from ..parsing import format_time
-from ..partitions import TP
 
 TOPIC_CONFIGS = ("retention.ms", "retention.bytes", "cleanup.policy", "min.insync.replicas")
 
@@ -57,16 +55,8 @@ def describe_topics(settings: Settings, names: list[str]) -> list[dict]:
     """Per partition: leader, replicas, ISR, log-start, end (high watermark), records, the
     timestamps of the first and last records; the topic's retention configs and replay window.
     """
-    return topic_views(Admin(settings), names)[0]
-
-
-def topic_views(admin: Admin, names: list[str], configs: bool = True
-                ) -> tuple[list[dict], dict[TP, tuple[int, Record | None]]]:
-    """describe_topics' rows (without configs when `configs` is False), and per partition its
-    last stable offset and the last committed record below it (None for an empty partition),
-    for views that also need those (`wave status`: schema ids, records produced)."""
-    settings = admin.settings
     names = list(dict.fromkeys(names))
+    admin = Admin(settings)
     metas = metadata.topics(admin, names)
     tps = [(name, p) for name in names for p in sorted(metas[name].partitions)]
     log_starts = metadata.list_offsets(admin, {tp: "earliest" for tp in tps})
@@ -81,7 +71,7 @@ def topic_views(admin: Admin, names: list[str], configs: bool = True
                             bounds)
     firsts = {tp: around[(tp, start)][1] for tp, (start, _) in bounds.items()}
     lasts = {tp: around[(tp, end)][0] for tp, (_, end) in bounds.items()}
-    topic_configs = metadata.topic_configs(admin, names) if configs else {}
+    configs = metadata.topic_configs(admin, names)
     now = now_ms()
     result = []
     for name in names:
@@ -105,15 +95,14 @@ def topic_views(admin: Admin, names: list[str], configs: bool = True
         result.append({
             "topic": name,
             "partitions": partitions,
-            "configs": {k: topic_configs[name][k] for k in TOPIC_CONFIGS
-                        if k in topic_configs.get(name, {})},
+            "configs": {k: configs[name][k] for k in TOPIC_CONFIGS if k in configs[name]},
             "replay_window": replay_window(
                 [(log_starts[(name, p)].offset, firsts[(name, p)].timestamp)
                  for p in sorted(metas[name].partitions) if firsts.get((name, p))],
                 now,
             ),
         })
-    return result, {tp: (stable[tp].offset, lasts.get(tp)) for tp in tps}
+    return result
 
 
 def replay_window(partitions: list[tuple[int, int]], now: int) -> dict:
