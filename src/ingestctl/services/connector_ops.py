@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import NotFoundError
+from ..errors import IngestError, NotFoundError
 from ..files import audit
 from .connect import Connect, ConnectorStatus
 
@@ -82,11 +82,18 @@ def execute(settings: Settings, action: str, names: list[str], audit_dir: Path,
             else:
                 connect.restart(name, only_failed=not all_tasks)
             progress(f"{action}: {name} {row['plan']}")
-            after = connect.wait_for_state(name, TARGET[action])
-            audit.record(audit_dir, f"connectors {action}", cluster, connector=name,
-                         connect_url=connect.url, state_before=row["state_before"],
-                         state_after=after.state, tasks_before=row["tasks_before"],
-                         tasks_after=_tasks(after), all_tasks=all_tasks)
+            fields = dict(connector=name, connect_url=connect.url,
+                          state_before=row["state_before"], tasks_before=row["tasks_before"],
+                          all_tasks=all_tasks)
+            try:
+                after = connect.wait_for_state(name, TARGET[action])
+            except IngestError as exc:
+                # The change was asked for: the audit log says so, and what went wrong.
+                audit.record(audit_dir, f"connectors {action}", cluster, **fields,
+                             state_after=None, error=exc.message)
+                raise
+            audit.record(audit_dir, f"connectors {action}", cluster, **fields,
+                         state_after=after.state, tasks_after=_tasks(after))
         else:
             after = connect.status(name)
         row["state_after"], row["tasks_after"] = after.state, _tasks(after)
