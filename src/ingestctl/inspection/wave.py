@@ -73,11 +73,12 @@ _GATE_VALUES = {"connectors": "running", "replays": "done", "schemas": "unchange
 @dataclass(frozen=True)
 class Condition:
     key: str
-    value: str
+    value: str  # normalised: records, seconds, or the one allowed word
+    given: str = ""  # as the user wrote it
 
     @property
     def text(self) -> str:
-        return f"{self.key}={self.value}"
+        return self.given or f"{self.key}={self.value}"
 
 
 def parse_gate(texts: list[str]) -> list[Condition]:
@@ -113,7 +114,7 @@ def parse_gate(texts: list[str]) -> list[Condition]:
             if key in _GATE_VALUES and value != _GATE_VALUES[key]:
                 raise UsageError(f"--gate: {key}={value}: the only value is "
                                  f"{key}={_GATE_VALUES[key]}.")
-            conditions[key] = Condition(key, value)
+            conditions[key] = Condition(key, value, part)
     if not conditions:
         raise UsageError("--gate: name at least one condition, e.g. max-lag=0.")
     return list(conditions.values())
