@@ -20,6 +20,7 @@ from conftest import REPO, unique
 from connectutil import FILE_SINK, client, connector, wait_for
 from kafkautil import commit, create_topic, produce
 
+from ingestctl.errors import NotFoundError
 from ingestctl.replay import progress as prog
 
 
@@ -388,3 +389,48 @@ def test_watch_on_a_terminal_redraws_a_live_view(wave):
     assert any(ch in text for ch in "▁▂▃▄▅▆▇█") and any(ch in text for ch in "↑↓→")
     assert "\x1b[32mRUNNING" in text  # the connector's state, in green
     assert "{" not in text  # a view, not JSON
+
+
+def test_restart_restarts_a_failed_task_and_is_audited(cli, worker, tmp_path):
+    """A FileStreamSink whose file's directory is missing fails its task; once the directory
+    exists, `connectors restart` brings the failed task back."""
+    rest, name = client(worker), unique("failing-sink")
+    topic = unique("failing-orders")
+    create_topic(worker.bootstrap, topic)
+    missing = tmp_path / "not-yet"
+    base = ("-b", worker.bootstrap, "--connect-url", worker.url)
+    d = ("--dir", tmp_path / "cp")
+    rest.put_config(name, {"connector.class": FILE_SINK, "topics": topic, "tasks.max": "1",
+                           "file": str(missing / "sink.txt")})
+    try:
+        def task_states():
+            try:
+                return [t.state for t in rest.status(name).tasks]
+            except NotFoundError:  # no status yet: the worker writes it shortly
+                return None
+
+        wait_for("the task to fail", lambda: task_states() == ["FAILED"])
+        view = cli(*base, "wave", "status", "w", "--plan", _plan(tmp_path, topic, name), *d,
+                   "--gate", "connectors=running", "-o", "json")
+        assert view.code == 6 and f"connector {name} is RUNNING (tasks 0:FAILED)" in view.stderr
+        assert view.json()["connectors"][0]["failed_tasks"] == 1
+
+        planned = cli(*base, "connectors", "restart", name, *d, "-o", "json")
+        assert planned.code == 0 and "nothing changed; add --execute" in planned.stderr
+        assert planned.json()["connectors"][0]["plan"].startswith("restart the failed")
+        missing.mkdir()
+        done = cli(*base, "connectors", "restart", name, *d, "--execute", "-o", "json")
+        assert done.code == 0, done.stderr
+        assert done.json()["connectors"][0]["tasks_after"] == [{"id": 0, "state": "RUNNING"}]
+        (entry,) = [json.loads(line) for line in (tmp_path / "cp" / "audit.jsonl")
+                    .read_text().splitlines()]
+        assert (entry["action"], entry["tasks_before"], entry["tasks_after"]) == (
+            "connectors restart", [{"id": 0, "state": "FAILED"}], [{"id": 0, "state": "RUNNING"}])
+    finally:
+        rest.delete(name)
+
+
+def _plan(tmp_path, topic, connector_name):
+    plan = tmp_path / "waves.yaml"
+    plan.write_text(f"waves:\n  w:\n    topics: [{topic}]\n    connectors: [{connector_name}]\n")
+    return plan
