@@ -434,3 +434,12 @@ def _plan(tmp_path, topic, connector_name):
     plan = tmp_path / "waves.yaml"
     plan.write_text(f"waves:\n  w:\n    topics: [{topic}]\n    connectors: [{connector_name}]\n")
     return plan
+
+
+def test_a_wave_without_plan_or_checkpoint_exits_4(cli, wave, tmp_path):
+    result = cli(*wave["base"], "wave", "status", "nowhere", "--dir", tmp_path, "-o", "json")
+    assert result.code == 4 and "no checkpoint of wave nowhere" in result.stderr
+    assert "--plan" in result.stderr and result.stdout == ""
+    yaml_view = cli(*wave["base"], "wave", "status", wave["name"], "--dir", wave["dir"],
+                    "-o", "yaml")
+    assert yaml_view.code == 0 and yaml_view.yaml()["wave"] == wave["name"]
