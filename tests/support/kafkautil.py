@@ -1,5 +1,6 @@
 """Direct confluent-kafka helpers for setting up test data on the real broker."""
 
+import threading
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -80,3 +81,27 @@ def read_all(bootstrap: str, topic: str, partitions, isolation: str = "read_comm
         wait_for(f"reading {topic} to {ends}", read_more, timeout=120, interval=0)
     consumer.close()
     return out
+
+class SteadyProducer:
+    """Writes `rate` records a second, round robin over the topic's partitions, until
+    stopped."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, rate: float = 20):
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        self.topic, self.partitions, self.rate = topic, partitions, rate
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        n = 0
+        while not self.stopped.wait(1 / self.rate):
+            self.producer.produce(self.topic, value=f"steady-{n}".encode(),
+                                  partition=n % self.partitions)
+            self.producer.poll(0)
+            n += 1
+        self.producer.flush(10)
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(15)

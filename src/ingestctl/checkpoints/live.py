@@ -44,9 +44,21 @@ def capture_like(settings: Settings, cp: Checkpoint) -> Checkpoint:
                     None, strict=False, known_subjects=set(cp.schemas))
 
 
+def snapshot(settings: Settings, wave: str, topics: list[str], groups: list[str],
+             known_subjects: set[str] = frozenset()):
+    """The live state of topics and groups as a capture reads it (one that does not exist is
+    simply absent), with what the capture read to build it, for views that derive more
+    (`wave status`: lag, its age, the replay window): (checkpoint, marks, around) where
+    marks is (log-start, last stable offset) per partition and around holds, per (partition,
+    offset) read, the records just below and at that offset (log-starts, ends and committed
+    offsets within them)."""
+    return _capture(settings, wave, list(topics), list(groups), [], None, strict=False,
+                    known_subjects=known_subjects, detail=True)
+
+
 def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: list[str],
              connector_names: list[str], note: str | None, strict: bool,
-             known_subjects: set[str] = frozenset()) -> Checkpoint:
+             known_subjects: set[str] = frozenset(), detail: bool = False):
     from .. import kafka
     from ..kafka import metadata
     from ..kafka.around import records_around
@@ -93,7 +105,7 @@ def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: l
     topics_section = _topics_section(tps, marks, around,
                                      wire_keys={t for t in names
                                                 if f"{t}-key" in subjects | known_subjects})
-    return Checkpoint(
+    cp = Checkpoint(
         wave=wave,
         created_at=time.time_ns() // 1_000_000,
         cluster_id=cluster,
@@ -103,6 +115,7 @@ def _capture(settings: Settings, wave: str, topic_names: list[str], group_ids: l
         schemas=_schemas_section(registry, subjects, topics_section),
         connectors=connectors,
     )
+    return (cp, marks, around) if detail else cp
 
 
 def _read_groups(admin, group_ids: list[str], strict: bool):

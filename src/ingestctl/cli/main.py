@@ -16,8 +16,10 @@ from . import checkpoint as checkpoint_cmd
 from . import cluster, config_cmd, replay, sandbox
 from . import connectors as connectors_cmd
 from . import groups as groups_cmd
+from . import rehearse as rehearse_cmd
 from . import rollback as rollback_cmd
 from . import topics as topics_cmd
+from . import wave as wave_cmd
 from .context import AppContext, refuse_empty
 
 app = typer.Typer(
@@ -39,6 +41,8 @@ app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(groups_cmd.app, name="groups")
 app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(replay.app, name="replay")
+app.add_typer(wave_cmd.app, name="wave")
+app.add_typer(rehearse_cmd.app, name="rehearse")
 
 
 def _reflowed(text: str | None) -> str | None:

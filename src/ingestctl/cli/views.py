@@ -177,6 +177,18 @@ def connectors_describe(items: list[dict]) -> list:
 
 # -- cluster, config, sandbox ----------------------------------------------------------------
 
+def connector_changes(d: dict) -> list:
+    """`connectors pause|resume|stop|restart`: each connector's state and tasks, the change
+    planned, and (once executed) what it became."""
+    rows = [(c["connector"], c["state_before"], tasks_text(c["tasks_before"]), c["plan"],
+             c["state_after"] or "",
+             tasks_text(c["tasks_after"]) if c["tasks_after"] is not None else "")
+            for c in d["connectors"]]
+    return [Table(None, [Col("connector", IDENT), Col("state", STATE), Col("tasks", TEXT),
+                         Col("plan", TEXT), Col("state after", STATE),
+                         Col("tasks after", TEXT)], rows)]
+
+
 def cluster_info(d: dict) -> list:
     controller = d["controller"]
     return [

@@ -33,9 +33,21 @@ def _views(settings: Settings, names: list[str] | None) -> tuple[list[dict], lis
                 f"{connect.url}; `ingestctl connectors list` shows the ones it has."
             )
         overview = {n: overview[n] for n in names}
-    groups = {name: sink_group(name, config) for name, (status, config) in overview.items()
-              if is_sink(status, config)}
+    groups = sink_groups(overview)
     lags, notes = _sink_lags(settings, connect, sorted(set(groups.values())))
+    return connector_rows(overview, lags), notes
+
+
+def sink_groups(overview: dict) -> dict[str, str]:
+    """connector -> its consumer group, for the sinks of a Connect.overview()."""
+    return {name: sink_group(name, config) for name, (status, config) in overview.items()
+            if is_sink(status, config)}
+
+
+def connector_rows(overview: dict, lags: dict | None) -> list[dict]:
+    """`connectors describe` rows from a Connect.overview() and the sink groups' GroupLag
+    (None: lag not known)."""
+    groups = sink_groups(overview)
     rows = []
     for name, (status, config) in overview.items():
         group = groups.get(name)
@@ -51,7 +63,18 @@ def _views(settings: Settings, names: list[str] | None) -> tuple[list[dict], lis
             "lag_seconds": max(ages) if ages else (0.0 if lag else None),
             "partitions": [p.as_dict() for p in lag.partitions] if lag else [],
         })
-    return rows, notes
+    return rows
+
+
+def other_cluster_note(connect: Connect, settings: Settings, ours: str) -> str | None:
+    """Why sink lag cannot be shown: the worker works against another Kafka cluster than
+    the settings' (None when it is the same one)."""
+    worker_cluster = connect.info().get("kafka_cluster_id")
+    if worker_cluster and worker_cluster != ours:
+        return (f"Kafka Connect at {connect.url} works against Kafka cluster {worker_cluster}, "
+                f"but {settings.bootstrap_servers} is cluster {ours}; sink lag is not shown "
+                "(pass that cluster's brokers with -b).")
+    return None
 
 
 def _sink_lags(settings: Settings, connect: Connect, groups: list[str]):
@@ -61,16 +84,11 @@ def _sink_lags(settings: Settings, connect: Connect, groups: list[str]):
         return {}, []
     from ..kafka import Admin, cluster_id
 
-    worker_cluster = connect.info().get("kafka_cluster_id")
     try:
         admin = Admin(settings)
-        ours = cluster_id(admin)
-        if worker_cluster and worker_cluster != ours:
-            return None, [
-                f"Kafka Connect at {connect.url} works against Kafka cluster {worker_cluster}, "
-                f"but {settings.bootstrap_servers} is cluster {ours}; sink lag is not shown "
-                "(pass that cluster's brokers with -b)."
-            ]
+        other = other_cluster_note(connect, settings, cluster_id(admin))
+        if other:
+            return None, [other]
         return group_lag(admin, groups), []
     except ClusterError as exc:
         return None, [f"sink lag is not shown: {exc.message}"]

@@ -247,6 +247,12 @@ class Connect:
         self._request("PUT", f"/connectors/{_quote(name)}/resume", f"resuming {name}",
                       connector=name)
 
+    def restart(self, name: str, only_failed: bool = True) -> None:
+        """Restart the connector and its tasks (KIP-745): only the failed ones, or all."""
+        query = f"includeTasks=true&onlyFailed={'true' if only_failed else 'false'}"
+        self._request("POST", f"/connectors/{_quote(name)}/restart?{query}",
+                      f"restarting {name}", connector=name)
+
     def alter_offsets(self, name: str, offsets: list[dict]) -> str:
         """Set the connector's offsets (KIP-875 entries; see sink_offsets_body). Connect allows
         it only while the connector is STOPPED. Returns Connect's message."""
