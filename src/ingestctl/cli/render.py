@@ -306,6 +306,15 @@ def cut(value, width: int) -> str:
     return out + ELLIPSIS
 
 
+def _cell(value, shown: str, width: int, kind: str):
+    """A cell as the table shows it: free text cut to its width; a rich Text (a state in its
+    colour, say) keeps its styles unless cut or reformatted."""
+    text = cut(shown, width) if kind == TEXT else shown
+    if isinstance(value, Text):
+        return value if text == value.plain else Text(text, style=value.style)
+    return text
+
+
 def _render_table(view: Table, console, options):
     if view.title:
         yield from _flowed(view.title, options.max_width, "bold")
@@ -317,9 +326,9 @@ def _render_table(view: Table, console, options):
         table.add_column(Text(col.header, overflow="fold", no_wrap=False),
                          justify="right" if col.kind == NUMBER else "left",
                          width=widths[i], no_wrap=True, overflow="ellipsis")
-    for r in range(len(view.rows)):
-        table.add_row(*[cut(cells[i][r], widths[i]) if view.columns[i].kind == TEXT
-                        else cells[i][r] for i in shown])
+    for r, row in enumerate(view.rows):
+        table.add_row(*[_cell(row[i], cells[i][r], widths[i], view.columns[i].kind)
+                        for i in shown])
     total = sum(widths.values()) + step.gap * (len(shown) - 1)
     yield from console.render(table, options.update(width=max(total, 1)))
 

@@ -139,7 +139,7 @@ def execute(settings: Settings, connector: str, outage_ms: int, catch_up_ms: int
     began = time.monotonic()
 
     def sample() -> tuple[int, dict, dict]:
-        lag = group_lag(admin, [group], seconds=False)[group]
+        lag = group_lag(admin, [group])[group]
         ends = {(p.topic, p.partition): p.end or 0 for p in lag.partitions}
         committed = {(p.topic, p.partition): p.committed or 0 for p in lag.partitions}
         run.samples.append({"at": format_time(time.time_ns() // 1_000_000),
