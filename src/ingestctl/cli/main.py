@@ -15,6 +15,7 @@ from ..errors import ExitCode, IngestError
 from . import checkpoint as checkpoint_cmd
 from . import cluster, config_cmd, replay, sandbox
 from . import connectors as connectors_cmd
+from . import cutover as cutover_cmd
 from . import groups as groups_cmd
 from . import rollback as rollback_cmd
 from . import topics as topics_cmd
@@ -39,6 +40,7 @@ app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(groups_cmd.app, name="groups")
 app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(replay.app, name="replay")
+app.add_typer(cutover_cmd.app, name="cutover")
 
 
 def _reflowed(text: str | None) -> str | None:

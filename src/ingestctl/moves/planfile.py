@@ -62,8 +62,8 @@ def load_plan(path: Path) -> Plan:
     if "checksum" not in document:
         f.fail("checksum", "is missing (the file is truncated or was not written by ingestctl)")
     command = f.text(document, "command", "")
-    if command not in ("rollback", "groups reset"):
-        f.fail("command", f"({command!r}) is not rollback or groups reset")
+    if command not in ("rollback", "groups reset", "cutover groups"):
+        f.fail("command", f"({command!r}) is not rollback, groups reset or cutover groups")
     bounds: dict[TP, Bounds] = {}
     for i, entry in enumerate(f.items(document, "bounds", "")):
         at = f"bounds[{i}]."
