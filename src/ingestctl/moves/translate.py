@@ -197,23 +197,22 @@ def _scan(side: _Side, tp: TP, start: int, stop_at: int | None, want):
     return None
 
 
-def _burst_cut_by_retention(side: _Side, tp: TP, first: int, timestamp: int) -> bool:
-    """True when the first offset at or after `timestamp` is the partition's log-start, with
-    records deleted below it, and the record there shares the timestamp: identical records
-    sharing it may have been deleted, so repeats can no longer be counted."""
+def _cut_by_retention(side: _Side, tp: TP, first: int) -> bool:
+    """True when the first offset at or after a record's timestamp is the partition's
+    log-start and records were deleted below it: the record, or identical ones before it,
+    may be among the deleted, so repeats can no longer be counted."""
     log_start = side.bounds[tp][0]
-    if first != log_start or log_start == 0:
-        return False
-    record = _scan(side, tp, first, None, lambda r: True)
-    return record is not None and record.timestamp == timestamp
+    return first == log_start and log_start > 0
 
 
 def _locate(source: _Side, target: _Side, stp: TP, ttp: TP, rec) -> tuple[object, str | None]:
     when = format_time(rec.timestamp)
     first_src = _first_at_or_after(source, {stp: rec.timestamp})[stp]
-    if _burst_cut_by_retention(source, stp, first_src, rec.timestamp):
-        return None, (f"records sharing its timestamp {when} were deleted by retention on "
-                      "the source, so which copy on the target is this one cannot be told")
+    if _cut_by_retention(source, stp, first_src):
+        return None, (f"records up to the first at or after its timestamp {when} were "
+                      f"deleted by retention on the source (log-start {source.bounds[stp][0]}):"
+                      " identical records before it may be gone, so it cannot be matched "
+                      "exactly")
     wanted = content(rec)
     # How many identical records come before it on the source (all share its timestamp, so
     # all lie at or after the first offset at or after that timestamp).
@@ -229,11 +228,13 @@ def _locate(source: _Side, target: _Side, stp: TP, ttp: TP, rec) -> tuple[object
         return None, f"{name(ttp)} holds no record on the target yet"
     first_tgt = _first_at_or_after(target, {ttp: rec.timestamp})[ttp]
     if first_tgt < 0:
-        return None, (f"no record at or after {when} on the target yet (the mirror has not "
-                      "copied it)")
-    if _burst_cut_by_retention(target, ttp, first_tgt, rec.timestamp):
-        return None, (f"records sharing its timestamp {when} were deleted by retention on "
-                      "the target, so which copy is this one cannot be told")
+        return None, (f"its copy is not on the target yet: no record at or after {when} "
+                      "there (the mirror has not copied it)")
+    if _cut_by_retention(target, ttp, first_tgt):
+        return None, (f"records up to the first at or after its timestamp {when} were "
+                      f"deleted by retention on the target (log-start "
+                      f"{target.bounds[ttp][0]}): its copy may be gone, so it cannot be "
+                      "matched exactly")
     seen = 0
 
     def match(r):
