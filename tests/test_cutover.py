@@ -351,3 +351,33 @@ def test_check_flags_a_record_that_is_not_the_same(cli, kafka_bootstrap, mirrors
     assert any(b.startswith(f"group {group} {src}[0]:") and "not on the target" in b
                for b in result.json()["blockers"])
     assert Path(plan).is_file()
+
+
+def test_rollback_translate_exact_from_a_source_checkpoint(cli, kafka_bootstrap, mirrors,
+                                                           scenario, tmp_path):
+    """A checkpoint taken on the source, rolled back onto the mirror by record: each group
+    at the copy of the very record it was to read next when the checkpoint was taken."""
+    bootstrap, target_topic, mapping = _target(mirrors, "identity", scenario["topic"])
+    made = cli("-b", kafka_bootstrap, "-o", "json", "checkpoint", "create", "w", "--plan",
+               scenario["plan"], "--dir", tmp_path)
+    assert made.code == 0, made.stderr
+    for name in scenario["names"].values():  # the groups wandered off on the target
+        commit(bootstrap, name, target_topic, {0: 0})
+    args = ["-b", bootstrap, "-o", "json", "rollback", "--to-checkpoint", "w", "--dir",
+            tmp_path]
+    assert cli(*args, "--translate", "exact").code == 2  # needs the checkpoint's cluster
+    other = cli(*args, "--translate", "exact", "--from-bootstrap-servers", bootstrap,
+                *mapping)
+    assert other.code == 3 and "give the cluster the checkpoint was taken on" in other.stderr
+    by_time = cli(*args, "--translate", "timestamp")  # = --by-timestamp
+    assert by_time.code == 0, by_time.stderr
+    assert "by timestamp" in by_time.json()["source"]
+    result = cli(*args, "--translate", "exact", "--from-bootstrap-servers", kafka_bootstrap,
+                 *mapping, "--execute")
+    assert result.code == 0, result.stderr
+    assert result.json()["executed"] is True and result.json()["command"] == "rollback"
+    for group, offsets in scenario["groups"].items():
+        on_target = committed(bootstrap, scenario["names"][group], target_topic, [0, 1])
+        for partition, offset in offsets.items():
+            assert _tail(bootstrap, target_topic, partition, on_target[partition]) == \
+                _tail(kafka_bootstrap, scenario["topic"], partition, offset), (group, partition)

@@ -124,9 +124,7 @@ def groups(
     side; mm2: no checkpoint). A partition the group never committed stays uncommitted on the
     target. Applies one request per group, reads the offsets back (exit 5 if they differ)
     and logs each change to audit.jsonl."""
-    from ..checkpoints import checkpoint_dir
     from ..errors import UsageError
-    from ..moves import apply, planfile
     from ..moves.cutover import plan_groups
     from ..moves.translate import TRANSLATIONS
 
@@ -138,6 +136,16 @@ def groups(
     scope = _scope(plan, wave)
     cutover = plan_groups(state.settings, target, scope, mapping, translate,
                           mm2_alias or source_alias or "source")
+    _finish(ctx, cutover, target, plan_out, execute, directory)
+
+
+def _finish(ctx: typer.Context, cutover, target, plan_out: Path | None, execute: bool,
+            directory: Path | None) -> None:
+    """Save, print and (with --execute) apply a translated plan on the target."""
+    from ..checkpoints import checkpoint_dir
+    from ..moves import apply, planfile
+
+    state = app_context(ctx)
     if plan_out is not None:
         path = planfile.save_plan(cutover.plan, plan_out)
         note(f"plan saved to {path}; apply it with `ingestctl -b {target.bootstrap_servers} "
@@ -155,6 +163,36 @@ def groups(
     emit(state.output, cutover.as_json(executed=True), _plan_tables)
     note(f"applied on the target and read back: {', '.join(changed)}; logged to the audit "
          "log.")
+
+
+def rollback_translated(ctx: typer.Context, to_checkpoint: str, how: str,
+                        from_bootstrap_servers: str | None, source_alias: str | None,
+                        topic_map: list[str] | None, mm2_alias: str | None,
+                        groups: list[str] | None, topics: list[str] | None,
+                        plan_out: Path | None, execute: bool, directory: Path | None) -> None:
+    """`rollback --to-checkpoint REF --translate exact|mm2` on this (target) cluster, reading
+    the records the checkpoint points at on the cluster it was taken on."""
+    from .. import checkpoints
+    from ..config import resolve
+    from ..errors import UsageError
+    from ..moves.cutover import plan_rollback_translated
+
+    state = app_context(ctx)
+    refuse_empty(("--from-bootstrap-servers", from_bootstrap_servers))
+    if not from_bootstrap_servers:
+        raise UsageError(f"--translate {how} reads the records the checkpoint points at: give "
+                         "the cluster it was taken on with --from-bootstrap-servers B.")
+    source = resolve(config=state.config, profile=state.profile,
+                     bootstrap_servers=from_bootstrap_servers, x_props=state.x_props,
+                     command_config=state.command_config, schema_registry=None,
+                     connect_url=None, timeout=state.timeout)
+    source.verbose = state.verbose
+    path = checkpoints.resolve_ref(to_checkpoint,
+                                   checkpoints.checkpoint_dir(directory, state.settings))
+    cutover = plan_rollback_translated(source, state.settings, path, groups, topics,
+                                       topic_mapping(source_alias, topic_map), how,
+                                       mm2_alias or source_alias or "source")
+    _finish(ctx, cutover, state.settings, plan_out, execute, directory)
 
 
 def _check_tables(data: dict) -> list:

@@ -69,17 +69,61 @@ def plan_groups(source: Settings, target: Settings, scope: Scope, mapping: Topic
                 how: str, alias: str | None = None) -> CutoverPlan:
     """Plan moving the wave's groups onto the target, each partition translated `how`."""
     from .. import kafka
-    from ..kafka import groups as kafka_groups
 
     source_admin = kafka.Admin(source)
     source_cluster = kafka.cluster_id(source_admin)
     _, tps, committed = _source_scope(source_admin, scope)
+    text = (f"cluster {source_cluster} ({source.bootstrap_servers}), --translate {how}, "
+            f"{mapping.describe()}")
+    return _plan_on_target(source, target, source_cluster, scope.groups, committed, tps,
+                           mapping, how, alias, "cutover groups", text)
+
+
+def plan_rollback_translated(source: Settings, target: Settings, checkpoint_path,
+                             groups: list[str] | None, topics: list[str] | None,
+                             mapping: TopicMapping, how: str,
+                             alias: str | None = None) -> CutoverPlan:
+    """`rollback --translate exact|mm2`: the checkpoint's groups, recorded on the source
+    cluster, placed on this (target) cluster at the copies of the records they were to read
+    next then. The source must still hold those records."""
+    from .. import checkpoints, kafka
+
+    cp = checkpoints.load(checkpoint_path)  # exit 7 unless intact
+    chosen = list(groups) if groups else sorted(cp.groups)
+    unknown = [g for g in chosen if g not in cp.groups]
+    if unknown:
+        raise NotFoundError(f"group {', '.join(unknown)} is not in checkpoint {checkpoint_path}; "
+                            f"it holds: {', '.join(sorted(cp.groups)) or 'no groups'}.")
+    if not chosen:
+        raise RefusedError(f"checkpoint {checkpoint_path} holds no consumer group to roll back.")
+    source_cluster = kafka.cluster_id(kafka.Admin(source))
+    if source_cluster != cp.cluster_id:
+        raise RefusedError(
+            f"checkpoint {checkpoint_path} was taken on cluster {cp.cluster_id}, but "
+            f"--from-bootstrap-servers {source.bootstrap_servers} is cluster {source_cluster}: "
+            "give the cluster the checkpoint was taken on.")
+    committed = {g: {(t, p): o.offset for t, parts in cp.groups[g].offsets.items()
+                     for p, o in parts.items() if not topics or t in topics} for g in chosen}
+    tps = sorted({tp for offsets in committed.values() for tp in offsets})
+    text = (f"{checkpoint_path} (--translate {how} from cluster {source_cluster}, "
+            f"{mapping.describe()})")
+    return _plan_on_target(source, target, source_cluster, chosen, committed, tps, mapping,
+                           how, alias, "rollback", text)
+
+
+def _plan_on_target(source: Settings, target: Settings, source_cluster: str,
+                    groups: list[str], committed: dict[str, dict[TP, int]], tps: list[TP],
+                    mapping: TopicMapping, how: str, alias: str | None, command: str,
+                    source_text: str) -> CutoverPlan:
+    from .. import kafka
+    from ..kafka import groups as kafka_groups
+
     target_admin = kafka.Admin(target)
     target_cluster = kafka.cluster_id(target_admin)
     if target_cluster == source_cluster:
         raise RefusedError(f"the target {target.bootstrap_servers} is the source cluster "
                            f"({source_cluster}); give the migration's target.")
-    infos = kafka_groups.describe_groups(target_admin, scope.groups)
+    infos = kafka_groups.describe_groups(target_admin, groups)
     refuse_active_groups(infos)
     translations = translate(source, target, committed, tps, mapping, how, alias)
     problems = [f"group {t.group} {name(t.tp)}: {t.problem}" for t in translations
@@ -90,9 +134,9 @@ def plan_groups(source: Settings, target: Settings, scope: Scope, mapping: Topic
                            "nothing was changed.", details=problems)
     target_tps = sorted({t.target_tp for t in translations if t.target is not None})
     bounds = partition_bounds(target_admin, target_tps)
-    current = kafka_groups.committed_offsets(target_admin, scope.groups)
+    current = kafka_groups.committed_offsets(target_admin, groups)
     plans, out_of_range = [], []
-    for group in scope.groups:
+    for group in groups:
         mine = [t for t in translations if t.group == group and t.target is not None]
         wanted = {t.target_tp: t.target for t in mine}
         notes = {t.target_tp: t.note for t in mine}
@@ -100,10 +144,8 @@ def plan_groups(source: Settings, target: Settings, scope: Scope, mapping: Topic
         out_of_range += [f"group {group} {p}" for p in problems]
         plans.append(GroupPlan(group, infos[group].state, moves))
     refuse_plan_problems(out_of_range, False)
-    source_text = (f"cluster {source_cluster} ({source.bootstrap_servers}), --translate {how}, "
-                   f"{mapping.describe()}")
-    plan = Plan("cutover groups", source_text, target_cluster, time.time_ns() // 1_000_000,
-                plans, bounds)
+    plan = Plan(command, source_text, target_cluster, time.time_ns() // 1_000_000, plans,
+                bounds)
     return CutoverPlan(plan, translations, how, source_cluster, mapping)
 
 
