@@ -121,7 +121,7 @@ def mirrors(tmp_path_factory, kafka_bootstrap):
     """Two sandboxes that MirrorMaker 2 mirrors the session's broker into (topics named
     mirror-*): {"default": Status (topics arrive as source.T), "identity": Status (as T)}.
     Started side by side on first use (MM2 takes ~25 s), stopped at the end."""
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor, wait
 
     dirs = {policy: tmp_path_factory.mktemp(f"mirror-{policy}")
             for policy in ("default", "identity")}
@@ -133,11 +133,12 @@ def mirrors(tmp_path_factory, kafka_bootstrap):
 
     with ThreadPoolExecutor(2) as pool:
         futures = {policy: pool.submit(start, policy) for policy in dirs}
-        try:
-            yield {policy: future.result() for policy, future in futures.items()}
-        finally:
-            for data_dir in dirs.values():
-                try:
-                    sandbox.stop(data_dir)
-                except Exception:  # noqa: BLE001 - a failed start left nothing to stop
-                    pass
+        wait(futures.values())  # both done (or failed) before anything is stopped
+    try:
+        yield {policy: future.result() for policy, future in futures.items()}
+    finally:
+        for data_dir in dirs.values():
+            try:
+                sandbox.stop(data_dir)
+            except Exception:  # noqa: BLE001 - a failed start left nothing to stop
+                pass
