@@ -250,7 +250,8 @@ def _locate(source: _Side, target: _Side, stp: TP, ttp: TP, rec) -> tuple[object
 
     found = _scan(target, ttp, first_tgt, None, match)
     if found is None:
-        extra = f" (the {repeats + 1}th of identical records)" if repeats else ""
+        extra = (f" (number {repeats + 1} of the identical records at {when})"
+                 if repeats else "")
         return None, (f"its copy{extra} is not on the target yet: the mirror has not copied "
                       "it")
     return found, None
