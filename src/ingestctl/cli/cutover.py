@@ -136,6 +136,10 @@ def groups(
     scope = _scope(plan, wave)
     cutover = plan_groups(state.settings, target, scope, mapping, translate,
                           mm2_alias or source_alias or "source")
+    moving = sorted(g for g, s in cutover.source_states.items() if s not in ("Empty", "Dead"))
+    if moving:
+        note(f"warning: {', '.join(moving)} still has members on the source: its consumers "
+             "may commit past this plan; stop them first.")
     _finish(ctx, cutover, target, plan_out, execute, directory)
 
 

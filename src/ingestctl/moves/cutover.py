@@ -47,6 +47,7 @@ class CutoverPlan:
     how: str
     source_cluster_id: str
     mapping: TopicMapping
+    source_states: dict[str, str] = field(default_factory=dict)  # group -> state on the source
 
     def as_json(self, executed: bool) -> dict:
         document = self.plan.as_json(executed)
@@ -55,6 +56,8 @@ class CutoverPlan:
         document["topic_mapping"] = self.mapping.describe()
         by_target = {(t.group, t.target_topic, t.partition): t for t in self.translations}
         for g in document["groups"]:
+            if g["group"] in self.source_states:
+                g["source_state"] = self.source_states[g["group"]]
             for p in g["partitions"]:
                 t = by_target[(g["group"], p["topic"], p["partition"])]
                 p["source_topic"], p["source_offset"] = t.topic, t.committed
@@ -69,14 +72,18 @@ def plan_groups(source: Settings, target: Settings, scope: Scope, mapping: Topic
                 how: str, alias: str | None = None) -> CutoverPlan:
     """Plan moving the wave's groups onto the target, each partition translated `how`."""
     from .. import kafka
+    from ..kafka import groups as kafka_groups
 
     source_admin = kafka.Admin(source)
     source_cluster = kafka.cluster_id(source_admin)
     _, tps, committed = _source_scope(source_admin, scope)
     text = (f"cluster {source_cluster} ({source.bootstrap_servers}), --translate {how}, "
             f"{mapping.describe()}")
-    return _plan_on_target(source, target, source_cluster, scope.groups, committed, tps,
-                           mapping, how, alias, "cutover groups", text)
+    result = _plan_on_target(source, target, source_cluster, scope.groups, committed, tps,
+                             mapping, how, alias, "cutover groups", text)
+    result.source_states = {g: i.state for g, i in
+                            kafka_groups.describe_groups(source_admin, scope.groups).items()}
+    return result
 
 
 def plan_rollback_translated(source: Settings, target: Settings, checkpoint_path,
