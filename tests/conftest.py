@@ -114,3 +114,33 @@ def config_file(tmp_path, monkeypatch):
         },
     })
 
+
+MIRROR_TOPICS = "mirror-.*"  # the mirrored sandboxes copy only topics named so
+
+
+@pytest.fixture(scope="session")
+def mirrors(tmp_path_factory, kafka_bootstrap):
+    """Two sandboxes that MirrorMaker 2 mirrors the session's broker into (topics named
+    mirror-*): {"default": Status (topics arrive as source.T), "identity": Status (as T)}.
+    Started side by side on first use (MM2 takes ~25 s), stopped at the end."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    dirs = {policy: tmp_path_factory.mktemp(f"mirror-{policy}")
+            for policy in ("default", "identity")}
+
+    def start(policy):
+        return sandbox.start(data_dir=dirs[policy], port=sandbox.free_port(), timeout=240,
+                             mirror_from=kafka_bootstrap, mirror_topics=MIRROR_TOPICS,
+                             mirror_identity=policy == "identity")
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = {policy: pool.submit(start, policy) for policy in dirs}
+        wait(futures.values())  # both done (or failed) before anything is stopped
+    try:
+        yield {policy: future.result() for policy, future in futures.items()}
+    finally:
+        for data_dir in dirs.values():
+            try:
+                sandbox.stop(data_dir)
+            except Exception:  # noqa: BLE001 - a failed start left nothing to stop
+                pass

@@ -16,6 +16,8 @@ The convention, for whoever writes or edits runbooks/*.md:
   creates the data the runbook assumes, in one setup function per runbook (SETUPS below); a
   runbook without one fails the test. A setup may leave something running through the
   runbook (the consumer-rollback one keeps a producer writing) on the ExitStack it is given.
+  runbook without one fails the test. A setup marked `needs_mirrors` also gets the session's
+  MirrorMaker 2 sandboxes (conftest's `mirrors`: topics named mirror-* are mirrored).
   After the run it checks the result on the cluster.
 - `ingestctl` is the one installed next to this Python (the venv's), first on PATH. The
   runbooks also use jq.
@@ -37,6 +39,7 @@ from confluent_kafka import Producer
 from support.kafkautil import commit, committed, create_topic, produce, read_all
 from support.names import unique
 from support.process import REPO, run_process
+from support.waiting import wait_for
 
 RUNBOOKS = REPO / "runbooks"
 MINUTE = 60_000
@@ -231,39 +234,78 @@ def setup_sink_outage(kafka_bootstrap, second_bootstrap, work: Path, stack: Exit
     return variables, check
 
 
-def setup_migration(kafka_bootstrap, second_bootstrap, work: Path, stack: ExitStack):
+def setup_migration(kafka_bootstrap, second_bootstrap, work: Path, stack: ExitStack,
+                    mirrors=None):
     """Two topics on the source, each read to its end by its own group (the producers have
-    stopped: the wave is ready to move); nothing on the target yet."""
+    stopped: the wave is ready to move), mirrored by MM2 (identity policy) into the target;
+    partition 0 of the first ends with a transaction, whose marker takes an offset on the
+    source only."""
+    from confluent_kafka import Producer
+
+    target = mirrors["identity"].bootstrap
     now = int(time.time()) * 1000
-    topics = {unique("rb-orders"): 3, unique("rb-settled"): 2}
+    topics = {unique("mirror-rb-orders"): 3, unique("mirror-rb-settled"): 2}
     groups = {unique("rb-loader"): t for t in topics}
-    all_stamps = {}
     for topic, partitions in topics.items():
-        all_stamps[topic] = three_hours_of_records(kafka_bootstrap, topic, partitions, 30, now)
+        three_hours_of_records(kafka_bootstrap, topic, partitions, 30, now)
+    first = next(iter(topics))
+    producer = Producer({"bootstrap.servers": kafka_bootstrap,
+                         "transactional.id": unique("rb-tx")})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for i in range(3):
+        producer.produce(first, value=f"tx{i}".encode(), partition=0, timestamp=now - i)
+    producer.commit_transaction(30)
+    # The coordinator writes the commit marker after commit_transaction() returns: wait
+    # for it, or the groups would be committed one offset short of the end.
+    wait_for("the transaction's commit marker",
+             lambda: _high_watermark(kafka_bootstrap, first, 0) == 30 + 3 + 1, timeout=30)
+    ends = {}
     for group, topic in groups.items():
-        commit(kafka_bootstrap, group, topic,
-               {p: len(series) for p, series in all_stamps[topic].items()})
-    copy_from = now - 120 * MINUTE
-    variables = {"BOOTSTRAP": kafka_bootstrap, "TARGET_BOOTSTRAP": second_bootstrap,
+        ends[topic] = {p: _high_watermark(kafka_bootstrap, topic, p)
+                       for p in range(topics[topic])}
+        commit(kafka_bootstrap, group, topic, ends[topic])
+    variables = {"BOOTSTRAP": kafka_bootstrap, "TARGET_BOOTSTRAP": target,
                  "WAVE": unique("wave"), "WAVE_TOPICS": " ".join(topics),
-                 "WAVE_GROUPS": " ".join(groups), "COPY_FROM": iso(copy_from),
-                 "RATE": "2MiB/s", "CHECKPOINT_DIR": str(work / "checkpoints")}
+                 "WAVE_GROUPS": " ".join(groups), "SOURCE_ALIAS": "",
+                 "CHECKPOINT_DIR": str(work / "checkpoints")}
 
     def check():
         for group, topic in groups.items():
             partitions = range(topics[topic])
-            copies = read_all(second_bootstrap, topic, partitions)
-            assert sorted(m.timestamp()[1] for m in copies) == sorted(
-                ts for series in all_stamps[topic].values() for ts in series if ts >= copy_from)
-            # on the target each group sits after the last copy: it has read them all there
-            last = {p: max(m.offset() for m in copies if m.partition() == p) for p in partitions}
-            placed = committed(second_bootstrap, group, topic, partitions)
-            assert all(placed[p] > last[p] for p in partitions), (placed, last)
-            # and back on the source, where it was before the wave
-            assert committed(kafka_bootstrap, group, topic, partitions) == {
-                p: len(series) for p, series in all_stamps[topic].items()}
+            source = read_all(kafka_bootstrap, topic, partitions)
+            copies = read_all(target, topic, partitions)
+            assert [_content(m) for m in copies] == [_content(m) for m in source]
+            placed = committed(target, group, topic, partitions)
+            for p in partitions:
+                mine = [m for m in copies if m.partition() == p]
+                # caught up on the source, so right after the copy of its last record
+                assert placed[p] == mine[-1].offset() + 1, (group, p, placed)
+            # and on the source, where it was before the wave
+            assert committed(kafka_bootstrap, group, topic, partitions) == ends[topic]
+        # the marker: one offset more on the source than on the target
+        assert committed(target, next(iter(groups)), first, [0])[0] == ends[first][0] - 1
+        assert "cutover groups" in (work / "checkpoints" / "audit.jsonl").read_text()
 
     return variables, check
+
+
+setup_migration.needs_mirrors = True
+
+
+def _content(msg) -> tuple:
+    return (msg.partition(), msg.key(), msg.value(), msg.timestamp()[1],
+            tuple(msg.headers() or ()))
+
+
+def _high_watermark(bootstrap: str, topic: str, partition: int) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "rb-marks"})
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=20)[1]
+    finally:
+        consumer.close()
 
 
 class BackgroundProducer:
@@ -343,13 +385,17 @@ def test_every_runbook_has_a_setup():
 
 
 @pytest.mark.parametrize("runbook", sorted(SETUPS))
-def test_runbook_runs_as_written(runbook, kafka_bootstrap, second_bootstrap, tmp_path):
+def test_runbook_runs_as_written(runbook, kafka_bootstrap, second_bootstrap, tmp_path,
+                                 request):
     assert shutil.which("jq"), "the runbooks use jq: install it (e.g. apt-get install jq)"
     path = RUNBOOKS / runbook
     blocks = shell_blocks(path.read_text())
     assert blocks, f"{runbook} has no sh block"
+    setup = SETUPS[runbook]
+    extra = {"mirrors": request.getfixturevalue("mirrors")} \
+        if getattr(setup, "needs_mirrors", False) else {}
     with ExitStack() as stack:  # what a setup leaves running (a producer) ends with the run
-        variables, check = SETUPS[runbook](kafka_bootstrap, second_bootstrap, tmp_path, stack)
+        variables, check = setup(kafka_bootstrap, second_bootstrap, tmp_path, stack, **extra)
         failure = run_blocks(blocks, f"runbooks/{runbook}", runbook_env(variables), tmp_path)
     assert failure is None, failure
     check()

@@ -15,6 +15,7 @@ from ..errors import ExitCode, IngestError
 from . import checkpoint as checkpoint_cmd
 from . import cluster, config_cmd, replay, sandbox
 from . import connectors as connectors_cmd
+from . import cutover as cutover_cmd
 from . import groups as groups_cmd
 from . import rehearse as rehearse_cmd
 from . import rollback as rollback_cmd
@@ -43,6 +44,7 @@ app.command("rollback")(rollback_cmd.rollback)
 app.add_typer(replay.app, name="replay")
 app.add_typer(wave_cmd.app, name="wave")
 app.add_typer(rehearse_cmd.app, name="rehearse")
+app.add_typer(cutover_cmd.app, name="cutover")
 
 
 def _reflowed(text: str | None) -> str | None:

@@ -86,6 +86,19 @@ def rollback(
     plan_out: PlanOut = None,
     execute: Execute = False,
     directory: Dir = None,
+    translate: Annotated[str | None, typer.Option(
+        "--translate", help="On a migration target: exact (the very record each group was to "
+        "read next; needs --from-bootstrap-servers), mm2 (MirrorMaker 2's checkpoints; "
+        "needs --from-bootstrap-servers) or timestamp (= --by-timestamp).")] = None,
+    from_bootstrap_servers: Annotated[str | None, typer.Option(
+        "--from-bootstrap-servers", help="For --translate exact|mm2: the cluster the "
+        "checkpoint was taken on, whose records are read.")] = None,
+    source_alias: Annotated[str | None, typer.Option(
+        "--source-alias", help="For --translate exact|mm2: topics are ALIAS.topic here.")
+    ] = None,
+    topic_map: Annotated[list[str] | None, typer.Option(
+        "--topic-map", help="For --translate exact|mm2: SRC=DST, the checkpoint's topic SRC "
+        "is DST here (repeatable).")] = None,
 ) -> None:
     """Put consumer groups back where a checkpoint recorded them.
 
@@ -102,6 +115,12 @@ def rollback(
     STOPPED, if they differ) and puts it back in the state it was in (RUNNING, PAUSED or
     STOPPED), waiting until it is. A connector missing from the checkpoint or from Connect
     exits 4.
+
+    On a migration target, --translate exact places each group partition at the copy of the
+    very record it was to read next when the checkpoint was taken (read on the checkpoint's
+    cluster, --from-bootstrap-servers), as `cutover groups` does; --translate mm2 uses
+    MirrorMaker 2's checkpoints; --translate timestamp is --by-timestamp. A partition that
+    cannot be translated is refused (exit 3).
     """
     from .. import checkpoints
     from ..errors import UsageError
@@ -109,6 +128,26 @@ def rollback(
     from ..moves.plan import plan_rollback
 
     state = app_context(ctx)
+    if translate is not None:
+        if translate not in ("exact", "mm2", "timestamp"):
+            raise UsageError(f"--translate {translate!r}: use exact, mm2 or timestamp.")
+        if translate == "timestamp":
+            by_timestamp = True
+        elif connector is not None or from_plan is not None or to_checkpoint is None \
+                or allow_clamp:
+            raise UsageError(f"--translate {translate} takes --to-checkpoint REF (with "
+                             "--group, --topic, --plan-out, --execute, --dir); drop "
+                             "--connector, --from-plan and --allow-clamp.")
+        else:
+            from .cutover import rollback_translated
+
+            rollback_translated(ctx, to_checkpoint, translate, from_bootstrap_servers,
+                                source_alias, topic_map, None, group, topic, plan_out,
+                                execute, directory)
+            return
+    if from_bootstrap_servers or source_alias or topic_map:
+        raise UsageError("--from-bootstrap-servers, --source-alias and --topic-map go with "
+                         "--translate exact|mm2.")
     if connector is not None:
         if to_checkpoint is None or from_plan or group or topic or plan_out:
             raise UsageError("--connector takes --to-checkpoint REF (and --by-timestamp, "

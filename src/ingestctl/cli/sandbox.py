@@ -52,6 +52,18 @@ def start(
         "--security", help="Also listen with SASL (SCRAM-SHA-512, PLAIN) and TLS (a CA and "
         "certificates made here), and enforce ACLs; super user 'admin'. Kept on restarts.")
     ] = False,
+    mirror_from: Annotated[str | None, typer.Option(
+        "--mirror-from", help="Also run MirrorMaker 2 mirroring the cluster at BOOTSTRAP into "
+        "this sandbox (topics, and groups' offsets). Resumed on restarts.")] = None,
+    mirror_alias: Annotated[str, typer.Option(
+        "--mirror-alias", help="The source cluster's alias: topics arrive as ALIAS.topic.")
+    ] = "source",
+    mirror_topics: Annotated[str, typer.Option(
+        "--mirror-topics", help="Regex of the topics to mirror (default: all but internal "
+        "ones).")] = ".*",
+    mirror_identity: Annotated[bool, typer.Option(
+        "--mirror-identity", help="Keep topic names (IdentityReplicationPolicy) instead of "
+        "prefixing them with the alias.")] = False,
 ) -> None:
     """Start (or restart, keeping its data) a sandbox broker, and the schema registry or Kafka
     Connect when asked, and wait until each answers. On a running sandbox, starts only the
@@ -61,11 +73,16 @@ def start(
         raise UsageError("--registry-port needs --with-registry.")
     if connect_port and not with_connect:
         raise UsageError("--connect-port needs --with-connect.")
+    if not mirror_from and (mirror_alias != "source" or mirror_topics != ".*"
+                            or mirror_identity):
+        raise UsageError("--mirror-alias, --mirror-topics and --mirror-identity need "
+                         "--mirror-from.")
     status = sandbox.start(
         data_dir=data_dir, port=port, kafka_version=kafka_version, kafka_home=kafka_home,
         progress=lambda msg: note(msg), with_registry=with_registry,
         registry_port=registry_port, with_connect=with_connect, connect_port=connect_port,
-        security=security,
+        security=security, mirror_from=mirror_from, mirror_alias=mirror_alias,
+        mirror_topics=mirror_topics, mirror_identity=mirror_identity,
     )
     if status.already_running:
         note(f"the sandbox in {status.data_dir} is already running at {status.bootstrap}.")
@@ -79,6 +96,10 @@ def start(
                  f"in {status.started[name]:.1f} s.")
         elif wanted:
             note(f"{sandbox.COMPONENTS[name]} is already running at {url}.")
+    if "mirror" in status.started and status.mirror:
+        note(f"MirrorMaker 2 mirrors {status.mirror['from']} (alias {status.mirror['alias']}, "
+             f"{status.mirror['policy']} policy) in {status.started['mirror']:.1f} s; log: "
+             f"{status.mirror['log']}")
     _show(state.output, status)
 
 

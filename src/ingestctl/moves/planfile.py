@@ -64,8 +64,8 @@ def load_plan(path: Path) -> Plan:
     if "checksum" not in document:
         f.fail("checksum", "is missing (the file is truncated or was not written by ingestctl)")
     command = f.text(document, "command", "")
-    if command not in ("rollback", "groups reset"):
-        f.fail("command", f"({command!r}) is not rollback or groups reset")
+    if command not in ("rollback", "groups reset", "cutover groups"):
+        f.fail("command", f"({command!r}) is not rollback, groups reset or cutover groups")
     topics: dict[str, TopicFacts] = {}
     # A plan written before plans recorded topic ids has no `topics`: it loads, and its drift
     # check goes by offsets and partitions alone.

@@ -44,6 +44,9 @@ def status(data_dir: Path | None = None) -> Status:
         from . import security as sandbox_security
 
         result.security = sandbox_security.describe(state["security"])
+    from . import mirror
+
+    result.mirror = mirror.describe(state.get("mirror"), data_dir)
     return result
 
 
@@ -118,6 +121,10 @@ def start(
     with_connect: bool = False,
     connect_port: int | None = None,
     security: bool = False,
+    mirror_from: str | None = None,
+    mirror_alias: str = "source",
+    mirror_topics: str = ".*",
+    mirror_identity: bool = False,
 ) -> Status:
     """Start the sandbox's broker unless it runs, then each requested component that does not
     run yet; return once every one of them answers."""
@@ -139,6 +146,10 @@ def start(
                 f"{running['port']}, not {asked_port}; stop the sandbox first or use another "
                 "--data-dir."
             )
+    from . import mirror
+
+    mirror.check_request(state, data_dir, mirror_from, mirror_alias, mirror_topics,
+                         mirror_identity)
     if current.running:
         from . import security as sandbox_security
 
@@ -150,6 +161,11 @@ def start(
         registry_port=registry_port if with_registry else None, with_registry=with_registry,
         connect_port=connect_port if with_connect else None, with_connect=with_connect,
     )
+    mirror_took = mirror.start_mirror(data_dir, timeout, progress, mirror_from=mirror_from,
+                                      alias=mirror_alias, topics=mirror_topics,
+                                      identity=mirror_identity)
+    if mirror_took is not None:
+        started["mirror"] = mirror_took
     result = status(data_dir)
     result.already_running = current.running
     result.started = started
@@ -235,6 +251,9 @@ def stop(data_dir: Path | None = None) -> Status:
     state = read_state(data_dir)
     if not state:
         raise UsageError(f"no sandbox in {data_dir}; nothing to stop.")
+    from . import mirror
+
+    mirror.stop_mirror(data_dir, state)
     for component in ("registry", "connect"):
         info = state.get(component) or {}
         if info.get("pid"):

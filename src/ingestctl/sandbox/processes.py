@@ -30,13 +30,23 @@ def alive(pid: int | None, marker: str) -> bool:
     """True when pid is a live (not zombie) process whose command line contains marker."""
     if not pid:
         return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X") and marker in cmdline
+    for attempt in range(3):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            return False
+        state = stat.rsplit(")", 1)[-1].split()[0]
+        if state in ("Z", "X"):
+            return False
+        if marker in cmdline:
+            return True
+        # A live process whose command line reads empty (seen on a loaded machine while a
+        # JVM starts): look again before calling it gone, or start-up fails for nothing.
+        if cmdline.strip():
+            return False
+        time.sleep(0.05 * (attempt + 1))
+    return False
 
 
 def _reap(pid: int) -> None:

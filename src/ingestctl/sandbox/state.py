@@ -33,6 +33,8 @@ class Status:
     started: dict[str, float] = field(default_factory=dict)
     # listeners and files of `start --security` (sandbox_security.describe); no secret
     security: dict = field(default_factory=dict)
+    # MirrorMaker 2 into this sandbox (mirror.describe), when `start --mirror-from` asked for it
+    mirror: dict | None = None
 
     def as_dict(self) -> dict:
         out = {
@@ -53,6 +55,8 @@ class Status:
                 name: round(seconds, 2) for name, seconds in self.started.items()
             }
         out.update(self.security)
+        if self.mirror:
+            out["mirror"] = self.mirror
         if self.already_running:
             out["already_running"] = True
         return out
