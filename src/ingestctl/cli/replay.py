@@ -57,6 +57,11 @@ with it; --on-invalid fail (stop before the record, exit 6; a re-run resumes the
 (count it as invalid), or dead-letter TOPIC (write it there, with the reason in the header
 ingestctl-invalid-reason). Without --validate, bytes are copied untouched.
 
+--dedupe-header K writes a record only if this replay has not written its K value yet
+(--dedupe-horizon D: not within D of the record's time); the others count as duplicates,
+records without K are written and counted as missing_key. With several shards a key is
+deduplicated within its shard. A resume reads back what the replay wrote to know its keys.
+
 EXAMPLES
 
   ingestctl replay --from-topic payments.authorized \\
@@ -131,6 +136,13 @@ def replay(
     ] = None,
     dead_letter_topic: Annotated[str | None, typer.Option(
         "--dead-letter-topic", hidden=True)] = None,
+    dedupe_header: Annotated[str | None, typer.Option(
+        "--dedupe-header", help="Write each value of this header (an idempotency key) once; "
+        "repeats count as duplicates.")] = None,
+    dedupe_horizon: Annotated[str | None, typer.Option(
+        "--dedupe-horizon", help="With --dedupe-header: a repeat more than this long (10m, "
+        "2h) from the written copy's time is written again (default: the whole window).")
+    ] = None,
     mode: Annotated[str, typer.Option(
         "--mode", help="exactly-once or at-least-once (for brokers without transactions).")
     ] = "exactly-once",
@@ -150,9 +162,16 @@ def replay(
     from ..checkpoints import checkpoint_dir
     from ..config import resolve
     from ..errors import IncompleteReplay
-    from ..parsing import parse_kv, parse_partition_offsets, parse_partitions, parse_rate
+    from ..parsing import (
+        parse_duration_ms,
+        parse_kv,
+        parse_partition_offsets,
+        parse_partitions,
+        parse_rate,
+    )
     from ..parsing import parse_time_ms as parse_time
     from ..replay import plan as replay_plan
+    from ..replay.dedupe import Dedupe
     from ..replay.model import Hooks, ReplayRequest
     from ..replay.quota import Quota
     from ..replay.run import execute as run_replay
@@ -196,6 +215,11 @@ def replay(
         )
     selection = Selection.parse([parse_kv(f, "--filter-header") for f in filter_header or []],
                                 filter_key, list(drop_header or []))
+    if dedupe_horizon is not None and dedupe_header is None:
+        raise UsageError("--dedupe-horizon needs --dedupe-header (the header that holds the "
+                         "idempotency key).")
+    dedupe = Dedupe(dedupe_header, parse_duration_ms(dedupe_horizon, "--dedupe-horizon")
+                    if dedupe_horizon is not None else None) if dedupe_header is not None else None
     quota = Quota(parse_rate(rate) if rate else source.replay_rate,
                   _positive(max_records_per_sec, "--max-records-per-sec")
                   or source.replay_max_records_per_sec)
@@ -206,7 +230,7 @@ def replay(
         create_target=create_target, quota=quota,
         shard=parse_shard(shard) if shard else None, workers=workers or 1,
         validation=Validation.parse(validate, on_invalid, dead_letter_topic),
-        checkpoint_cluster=checkpoint_cluster,
+        checkpoint_cluster=checkpoint_cluster, dedupe=dedupe,
     )
     target = source
     if to_profile or to_bootstrap_servers:
@@ -299,6 +323,7 @@ def _plan_table(d: dict):
             ("estimated duration", f"{eta:.0f} s" if eta is not None else "unthrottled"),
             ("resumes", "yes: progress is stored for this replay" if d["resumes"] else "no"),
             ("validate", _validation_text(d["validation"])),
+            ("dedupe", _dedupe_text(d["dedupe"])),
         ]),
         _partition_table(d["partitions"], ["partition", "start", "end", "records", "bytes"]),
     ]
@@ -313,8 +338,27 @@ def _validation_text(validation: dict | None) -> str:
     return f"{validation['format']}, invalid records: {policy}"
 
 
+def _dedupe_text(dedupe: dict | None) -> str:
+    if dedupe is None:
+        return "no"
+    horizon = dedupe["horizon_seconds"]
+    text = (f"by header {dedupe['header']}, "
+            + (f"within {horizon:g} s of a written copy" if horizon is not None
+               else "over the whole window"))
+    if dedupe["scope"] == "shard":
+        text += (f"; per shard ({dedupe['shards']} shards): a key repeated on a partition of "
+                 "another shard is written once in each")
+    return text
+
+
 def _summary_table(d: dict):
     resumed = ", ".join(f"{r['partition']}:{r['offset']}" for r in d["resumed_from"])
+    columns = ["partition", "start", "end", "next", "records", "bytes", "filtered", "invalid"]
+    counts = [("filtered", d["filtered"]), ("invalid", d["invalid"])]
+    if d.get("dedupe"):
+        columns += ["duplicates", "missing_key"]
+        counts += [("duplicates", d["duplicates"]), ("missing key", d["missing_key"]),
+                   ("dedupe", _dedupe_text(d["dedupe"]))]
     return [
         key_values(f"replay {d['status']}", [
             ("replay id", d["replay_id"]),
@@ -322,15 +366,14 @@ def _summary_table(d: dict):
             ("to", f"{d['target']['topic']} (cluster {d['target']['cluster_id']})"),
             ("mode", d["guarantee"]),
             ("records", d["records"]), ("bytes", _size(d["bytes"])),
-            ("filtered", d["filtered"]), ("invalid", d["invalid"]),
+            *counts,
             ("validate", _validation_text(d["validation"])),
             ("this run", f"{d['this_run']['records']} records, "
                          f"{_size(d['this_run']['bytes'])} in {d['duration_seconds']:.1f} s "
                          f"({_size(d['rate_bytes_per_second'])}/s)"),
             ("resumed from", resumed or "-"),
         ]),
-        _partition_table(d["partitions"], ["partition", "start", "end", "next", "records",
-                                           "bytes", "filtered", "invalid"]),
+        _partition_table(d["partitions"], columns),
     ]
 
 

@@ -9,7 +9,7 @@ from ..kafka import Admin, cluster_id, metadata
 from ..kafka.compacted import read_compacted
 from ..kafka.records import read_ranges
 from . import progress as prog
-from .model import MODES, PARTITIONINGS, SAMPLE_RECORDS, Plan, ReplayRequest
+from .model import MODES, PARTITIONINGS, SAMPLE_RECORDS, Plan, ReplayRequest, dedupe_document
 from .provenance import written_size
 from .validate import check as check_validation
 from .window import WindowSpec, derive_replay_id, plan_window, replay_identity
@@ -24,6 +24,10 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
     if request.partitioning not in PARTITIONINGS:
         raise UsageError(f"--partitioning: '{request.partitioning}' is not one of "
                          f"{', '.join(PARTITIONINGS)}.")
+    if request.dedupe is not None and request.dedupe.header in request.selection.drop_headers:
+        raise UsageError(
+            f"--drop-header {request.dedupe.header} would strip the idempotency key that "
+            "--dedupe-header reads back from the target when a replay resumes; keep it.")
     src_admin = Admin(source)
     tgt_admin = src_admin if target is source else Admin(target)
     src_cluster = cluster_id(src_admin)
@@ -50,6 +54,7 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
         source_cluster=src_cluster, source_topic=topic, window=request.window,
         selection=request.selection, partitioning=request.partitioning,
         target_cluster=tgt_cluster, target_topic=request.target_topic,
+        dedupe=request.dedupe.identity() if request.dedupe is not None else None,
     )
     replay_id = request.replay_id or derive_replay_id(identity)
     if request.validation is not None:
@@ -200,6 +205,7 @@ def plan_document(source: Settings, plan: Plan, shard: tuple[int, int] | None) -
         "partitions": rows, "records": records, "bytes": total_bytes,
         "bytes_estimated": True, "bytes_sampled_records": len(every),
         "filtered": 0, "invalid": 0,
+        "dedupe": dedupe_document(request),
         "validation": request.validation.as_dict() if request.validation else None,
         "duration_seconds": None, "rate_bytes_per_second": None,
         "quota": {"bytes_per_second": quota.bytes_per_second,
