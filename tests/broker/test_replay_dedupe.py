@@ -254,3 +254,12 @@ def test_dedupe_settings_are_part_of_the_identity(cli, kafka_bootstrap):
     assert cli(*base, "--dedupe-horizon", "10m").code == ExitCode.USAGE
     dropped = cli(*base, "--dedupe-header", KEY, "--drop-header", KEY)
     assert dropped.code == ExitCode.USAGE and "--drop-header" in dropped.stderr
+    stamped = unique("rp-dd-lat")
+    create_topic(kafka_bootstrap, stamped, PARTITIONS,
+                 {"message.timestamp.type": "LogAppendTime"})
+    horizon = ["--dedupe-header", KEY, "--dedupe-horizon", "10m"]
+    refused = cli("-b", kafka_bootstrap, "replay", "--from-topic", src, "--to-topic", stamped,
+                  "--start-offset", "0", *horizon)
+    assert refused.code == ExitCode.REFUSED and "LogAppendTime" in refused.stderr
+    assert cli("-b", kafka_bootstrap, "replay", "--from-topic", src, "--to-topic", stamped,
+               "--start-offset", "0", "--dedupe-header", KEY).code == 0

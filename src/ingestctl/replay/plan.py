@@ -6,6 +6,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import NotFoundError, RefusedError, UsageError
 from ..kafka import Admin, cluster_id, metadata
+from ..kafka.admin import topic_overrides
 from ..kafka.compacted import read_compacted
 from ..kafka.records import read_ranges
 from . import progress as prog
@@ -100,6 +101,16 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
                 f"partition numbers needs at least {needed} (source partition {needed - 1} is "
                 "in the window); add partitions to the target, or use --partitioning key."
             )
+    if request.dedupe is not None and request.dedupe.horizon_ms is not None:
+        configs = (metadata.topic_configs(tgt_admin, [request.target_topic])
+                   .get(request.target_topic, {}) if tgt_meta is not None
+                   else topic_overrides(src_admin, topic))
+        if configs.get("message.timestamp.type") == "LogAppendTime":
+            raise RefusedError(
+                f"{request.target_topic if tgt_meta is not None else topic} has "
+                "message.timestamp.type=LogAppendTime: the copies would not keep their "
+                "records' times, and a resumed --dedupe-horizon compares with the copies' "
+                "times; replay into a CreateTime topic, or leave out --dedupe-horizon.")
     replication = len(next(iter(src_meta.partitions.values())).replicas)
     return Plan(request, replay_id, identity, src_cluster, tgt_cluster,
                 len(src_meta.partitions), replication, target_partitions, window, stored)
