@@ -299,7 +299,9 @@ def _seen_keys(target: Settings, plan: Plan, shard: tuple[int, int],
     if record is None:
         # Nothing of this shard is committed: whatever it writes lies past the ends now.
         return seen, {p: marks[(topic, p)][1] for p in partitions}
-    ranges = {p: (record["dedupe_from"].get(p, 0), marks[(topic, p)][1]) for p in partitions}
+    # A partition added to the target since is read from its log start.
+    ranges = {p: (record["dedupe_from"].get(p, marks[(topic, p)][0]), marks[(topic, p)][1])
+              for p in partitions}
     deleted = [f"partition {p}: offsets {start}–{marks[(topic, p)][0] - 1}"
                for p, (start, end) in ranges.items() if start < marks[(topic, p)][0]]
     if deleted:
@@ -314,17 +316,15 @@ def _seen_keys(target: Settings, plan: Plan, shard: tuple[int, int],
     add = seen.add
 
     def visit(headers: list | None, timestamp: int) -> None:
-        owner = source = key = None
-        found = False
-        for name, value in headers or ():
-            if name == header and not found:
-                key, found = value, True
-            elif name == id_header:  # the provenance headers come last: the last one counts
-                owner = value
-            elif name == partition_header:
-                source = value
-        if key is not None and owner == replay_id and source in mine:
-            add(key, timestamp)
+        # The copy loop appends the provenance headers last: id, topic, partition, offset.
+        if (not headers or len(headers) < 5 or headers[-4] != (id_header, replay_id)
+                or headers[-2][1] not in mine or headers[-2][0] != partition_header):
+            return
+        for name, value in headers:
+            if name == header:
+                if value is not None:
+                    add(value, timestamp)
+                return
 
     began = time.monotonic()
     patience = target.timeout + int(target.kafka.get("transaction.timeout.ms",
