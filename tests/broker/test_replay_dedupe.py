@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 
 from support.kafkautil import create_topic, produce, read_all
 from support.names import unique
-from support.replay import copies, source_of
+from support.replay import copies, freeze_inside_a_transaction, source_of, wait_for_progress
 
 from ingestctl.errors import ExitCode
 
@@ -209,6 +209,32 @@ def test_sharded_and_keyed_exactly_once_across_kill_9(cli, kafka_bootstrap):
     assert "worker 1: dedupe: read back" in final.stderr
     check_target(kafka_bootstrap, src, dst, json.loads(final.stdout), shards=2,
                  preserve=False)
+
+
+def test_a_run_frozen_past_its_transaction_timeout_forgets_the_aborted_keys(cli,
+                                                                          kafka_bootstrap):
+    """SIGSTOP inside an open transaction for longer than transaction.timeout.ms: the broker
+    aborts it, and the run goes on with a new producer from the committed progress. The keys
+    of the aborted transaction must be forgotten with it (or their records would now count
+    as duplicates and never be written): the new producer's run reads back the keys anew."""
+    src, dst = setup(kafka_bootstrap, 1200, seed=SEED + 5)
+    options = dedupe_args(src, dst)
+    replay_id = cli("-b", kafka_bootstrap, "replay", *options, "-o", "json").json()["replay_id"]
+    run = subprocess.Popen([sys.executable, "-m", "ingestctl", "-b", kafka_bootstrap,
+                            "-X", "transaction.timeout.ms=2000", "replay", *options,
+                            "--rate", "20KB/s", "--execute", "-o", "json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_progress(cli, kafka_bootstrap, replay_id)
+        freeze_inside_a_transaction(kafka_bootstrap, dst, [run.pid], [set(range(PARTITIONS))])
+        time.sleep(16)  # transaction.timeout.ms plus the broker's abort interval (10 s)
+        run.send_signal(signal.SIGCONT)
+        out, err = run.communicate(timeout=300)
+    finally:
+        run.kill()
+    assert run.returncode == 0, err
+    assert "starting a new producer" in err and "dedupe: read back" in err, err
+    check_target(kafka_bootstrap, src, dst, json.loads(out))
 
 
 def test_a_repeat_later_than_the_horizon_is_written_again(cli, kafka_bootstrap):
