@@ -10,12 +10,19 @@ peak RSS from wait4):
               replay writes); and that one with the replay's consumer settings (its
               fetch.queue.backoff.ms above all), to show what the replay costs beyond them
   kcat pipe   kcat -C … -e | kcat -P … (keys and values only), when kcat is installed
-  ingestctl   replay --execute exactly-once, --mode at-least-once, and --workers 2
+  ingestctl   replay --execute exactly-once, --mode at-least-once, and --workers 2; and
+              exactly-once with --dedupe-header seq (every record a distinct key: no record
+              is dropped, every one is looked up and remembered, the worst case for memory),
+              without and with --dedupe-horizon
 
 Then a quota run: `--rate 2MiB/s` over a window sized for ~30 s, its target's high
 watermark sampled every 0.5 s: achieved rate per 5 s and the worst deviation over any 10 s.
 Goals: exactly-once ≥ 0.9× the raw loop; --workers 2 close to the kcat pipe; quota within
 ±2 %; RSS < 150 MB.
+
+Then a dedupe resume: a --dedupe-header replay interrupted (SIGINT, exit 6) at ~80 % of the
+window and run again, which first reads back every key the replay wrote: its read-back rate,
+the resume's wall time and peak RSS.
 
   .venv/bin/python bench/replay.py [--records N]   (INGESTCTL_BENCH_BOOTSTRAP: use a broker)
 """
@@ -23,6 +30,7 @@ Goals: exactly-once ≥ 0.9× the raw loop; --workers 2 close to the kcat pipe; 
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,6 +131,11 @@ _LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:], she
 
 def timed(argv: list[str] | str, shell: bool = False):
     """Run a process; (wall seconds, peak RSS MB, stdout)."""
+    return timed_with_stderr(argv, shell)[:3]
+
+
+def timed_with_stderr(argv: list[str] | str, shell: bool = False):
+    """Run a process; (wall seconds, peak RSS MB, stdout, stderr)."""
     began = time.perf_counter()
     command = [argv] if shell else argv
     proc = subprocess.run([sys.executable, "-c", _LAUNCHER, "shell" if shell else "exec",
@@ -130,8 +143,8 @@ def timed(argv: list[str] | str, shell: bool = False):
     wall = time.perf_counter() - began
     if proc.returncode != 0:
         raise SystemExit(f"{argv} failed with {proc.returncode}: {proc.stderr[-500:]!r}")
-    peak_kb = int(proc.stderr.decode().strip().splitlines()[-1])
-    return wall, peak_kb / 1024, proc.stdout
+    *lines, peak_kb = proc.stderr.decode().strip().splitlines()
+    return wall, int(peak_kb) / 1024, proc.stdout, "\n".join(lines)
 
 
 def ingestctl(bootstrap: str, *args) -> list[str]:
@@ -238,7 +251,10 @@ def run(bootstrap: str, records: int, rounds: int) -> None:
         print("kcat is not installed: its pipe is skipped (apt-get install -y kcat)")
     pipelines += [("ingestctl replay exactly-once", [], ""),
                   ("ingestctl replay at-least-once", ["--mode", "at-least-once"], ""),
-                  ("ingestctl replay --workers 2", ["--workers", "2"], "")]
+                  ("ingestctl replay --workers 2", ["--workers", "2"], ""),
+                  ("ingestctl replay --dedupe-header", ["--dedupe-header", "seq"], ""),
+                  ("  … --dedupe-horizon 1h", ["--dedupe-header", "seq",
+                                               "--dedupe-horizon", "1h"], "")]
     best: dict[str, tuple[float, float, str]] = {}
     for round_number in range(rounds):
         for index, (name, how, note) in enumerate(pipelines):
@@ -268,6 +284,37 @@ def run(bootstrap: str, records: int, rounds: int) -> None:
         wall, rss, note = best[name]
         print(f"{name:32} {total / wall:10,.0f} {total / wall / raw:6.2f} {rss:6.0f} MB  {note}")
     quota_run(bootstrap, source, 2 * 2**20, 30.0)
+    dedupe_resume(bootstrap, source, total)
+
+
+def dedupe_resume(bootstrap: str, source: str, total: int) -> None:
+    target = f"{source}-dedupe-resume"
+    create(bootstrap, target)
+    argv = ingestctl(bootstrap, "--from-topic", source, "--to-topic", target, "--start-offset",
+                     "0", "--dedupe-header", "seq", "--execute")
+    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watcher = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench",
+                        "isolation.level": "read_uncommitted"})
+    while first.poll() is None:
+        try:
+            if sum(ends(bootstrap, target, consumer=watcher).values()) >= total * 0.8:
+                first.send_signal(2)
+                break
+        except KafkaException:
+            pass
+        time.sleep(0.1)
+    watcher.close()
+    first.wait()
+    wall, rss, out, err = timed_with_stderr(argv)
+    summary = json.loads(out)
+    assert summary["records"] == total, summary
+    read_back = re.search(r"read back ([\d,]+) keys .*?\(([\d,]+) records of \S+ in "
+                          r"([\d.]+) s\)", err)
+    keys, records, seconds = (float(x.replace(",", "")) for x in read_back.groups())
+    print(f"\ndedupe resume at {records / total:.0%} of {total:,} records: read back "
+          f"{keys:,.0f} keys from {records:,.0f} records in {seconds:.1f} s "
+          f"({records / seconds:,.0f} records/s); the resume took {wall:.1f} s in all, "
+          f"peak RSS {rss:.0f} MB")
 
 
 if __name__ == "__main__":

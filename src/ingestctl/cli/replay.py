@@ -58,6 +58,11 @@ with it; --on-invalid fail (stop before the record, exit 6; a re-run resumes the
 (count it as invalid), or dead-letter TOPIC (write it there, with the reason in the header
 ingestctl-invalid-reason). Without --validate, bytes are copied untouched.
 
+--dedupe-header K writes a record only if this replay has not written its K value yet
+(--dedupe-horizon D: not within D of the record's time); the others count as duplicates,
+records without K are written and counted as missing_key. With several shards a key is
+deduplicated within its shard. A resume reads back what the replay wrote to know its keys.
+
 EXAMPLES
 
   ingestctl replay --from-topic payments.authorized \\
@@ -130,6 +135,13 @@ def replay(
     ] = None,
     dead_letter_topic: Annotated[str | None, typer.Option(
         "--dead-letter-topic", hidden=True)] = None,
+    dedupe_header: Annotated[str | None, typer.Option(
+        "--dedupe-header", help="Write each value of this header (an idempotency key) once; "
+        "repeats count as duplicates.")] = None,
+    dedupe_horizon: Annotated[str | None, typer.Option(
+        "--dedupe-horizon", help="With --dedupe-header: a repeat more than this long (10m, "
+        "2h) from the written copy's time is written again (default: the whole window).")
+    ] = None,
     mode: Annotated[str, typer.Option(
         "--mode", help="exactly-once or at-least-once (for brokers without transactions).")
     ] = "exactly-once",
@@ -149,9 +161,16 @@ def replay(
     from ..checkpoints import checkpoint_dir
     from ..config import resolve
     from ..errors import IncompleteReplay
-    from ..parsing import parse_kv, parse_partition_offsets, parse_partitions, parse_rate
+    from ..parsing import (
+        parse_duration_ms,
+        parse_kv,
+        parse_partition_offsets,
+        parse_partitions,
+        parse_rate,
+    )
     from ..parsing import parse_time_ms as parse_time
     from ..replay import plan as replay_plan
+    from ..replay.dedupe import Dedupe
     from ..replay.model import Hooks, ReplayRequest
     from ..replay.quota import Quota
     from ..replay.run import execute as run_replay
@@ -195,6 +214,11 @@ def replay(
         )
     selection = Selection.parse([parse_kv(f, "--filter-header") for f in filter_header or []],
                                 filter_key, list(drop_header or []))
+    if dedupe_horizon is not None and dedupe_header is None:
+        raise UsageError("--dedupe-horizon needs --dedupe-header (the header that holds the "
+                         "idempotency key).")
+    dedupe = Dedupe(dedupe_header, parse_duration_ms(dedupe_horizon, "--dedupe-horizon")
+                    if dedupe_horizon is not None else None) if dedupe_header is not None else None
     quota = Quota(parse_rate(rate) if rate else source.replay_rate,
                   _positive(max_records_per_sec, "--max-records-per-sec")
                   or source.replay_max_records_per_sec)
@@ -205,7 +229,7 @@ def replay(
         create_target=create_target, quota=quota,
         shard=parse_shard(shard) if shard else None, workers=workers or 1,
         validation=Validation.parse(validate, on_invalid, dead_letter_topic),
-        checkpoint_cluster=checkpoint_cluster,
+        checkpoint_cluster=checkpoint_cluster, dedupe=dedupe,
     )
     target = source
     if to_profile or to_bootstrap_servers:

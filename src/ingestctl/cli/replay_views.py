@@ -5,7 +5,7 @@ from .render import IDENT, NUMBER, STATE, TEXT, TIME, Col, Pairs, Table
 from .views import size
 
 _PARTITION_COLUMNS = {"partition", "start", "end", "next", "records", "bytes", "filtered",
-                      "invalid"}
+                      "invalid", "duplicates", "missing_key"}
 
 
 def _partitions(rows: list[dict], columns: list[str]) -> Table:
@@ -20,6 +20,19 @@ def _validation_text(validation: dict | None) -> str:
     if validation["dead_letter_topic"]:
         policy += f" to {validation['dead_letter_topic']}"
     return f"{validation['format']}, invalid records: {policy}"
+
+
+def _dedupe_text(dedupe: dict | None) -> str:
+    if dedupe is None:
+        return "no"
+    horizon = dedupe["horizon_seconds"]
+    text = (f"by header {dedupe['header']}, "
+            + (f"within {horizon:g} s of a written copy" if horizon is not None
+               else "over the whole window"))
+    if dedupe["scope"] == "shard":
+        text += (f"; per shard ({dedupe['shards']} shards): a key repeated on a partition of "
+                 "another shard is written once in each")
+    return text
 
 
 def _ends(d: dict) -> list[tuple]:
@@ -51,6 +64,7 @@ def plan(d: dict) -> list:
             ("resumes", "yes: progress is stored for this replay" if d["resumes"] else "no",
              TEXT),
             ("validate", _validation_text(d["validation"]), TEXT),
+            ("dedupe", _dedupe_text(d["dedupe"]), TEXT),
         ]),
         _partitions(d["partitions"], ["partition", "start", "end", "records", "bytes"]),
     ]
@@ -58,20 +72,25 @@ def plan(d: dict) -> list:
 
 def summary(d: dict) -> list:
     resumed = ", ".join(f"{r['partition']}:{r['offset']}" for r in d["resumed_from"])
+    columns = ["partition", "start", "end", "next", "records", "bytes", "filtered", "invalid"]
+    counts = [("filtered", d["filtered"]), ("invalid", d["invalid"])]
+    if d.get("dedupe"):
+        columns += ["duplicates", "missing_key"]
+        counts += [("duplicates", d["duplicates"]), ("missing key", d["missing_key"]),
+                   ("dedupe", _dedupe_text(d["dedupe"]), TEXT)]
     return [
         Pairs(f"replay {d['status']}", [
             ("replay id", d["replay_id"], IDENT), *_ends(d),
             ("mode", d["guarantee"], TEXT),
             ("records", d["records"]), ("bytes", size(d["bytes"]), IDENT),
-            ("filtered", d["filtered"]), ("invalid", d["invalid"]),
+            *counts,
             ("validate", _validation_text(d["validation"]), TEXT),
             ("this run", f"{d['this_run']['records']} records, "
                          f"{size(d['this_run']['bytes'])} in {d['duration_seconds']:.1f} s "
                          f"({size(d['rate_bytes_per_second'])}/s)", TEXT),
             ("resumed from", resumed or "-", TEXT),
         ]),
-        _partitions(d["partitions"], ["partition", "start", "end", "next", "records", "bytes",
-                                      "filtered", "invalid"]),
+        _partitions(d["partitions"], columns),
     ]
 
 

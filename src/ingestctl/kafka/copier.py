@@ -99,9 +99,11 @@ class Copier:
             raise describe(exc, self._target, "starting the transactional producer",
                            self._errors) from None
 
-    def assign(self, source_topic: str, replay_id: str, states: list, selection) -> None:
+    def assign(self, source_topic: str, replay_id: str, states: list, selection,
+               dedupe: tuple[str, object] | None = None) -> None:
         """Start reading each unfinished partition at its next offset. `selection` has
-        accepts(key, headers) (or filters == False) and drop_headers."""
+        accepts(key, headers) (or filters == False) and drop_headers. `dedupe` is
+        (header name, seen keys with admit(key, timestamp) -> write it?), or None."""
         self._states = {s.partition: s for s in states}
         size = max(self._states, default=-1) + 1
         self._end = [0] * size
@@ -110,12 +112,15 @@ class Copier:
         self._bytes = [0] * size
         self._filtered = [0] * size
         self._invalid = [0] * size
+        self._duplicates = [0] * size
+        self._missing_key = [0] * size
         self._provenance: list[list[tuple[str, bytes]]] = [[] for _ in range(size)]
         self._provenance_size = [0] * size
         for p, s in self._states.items():
             self._end[p], self._next[p] = s.end, s.next
             self._records[p], self._bytes[p], self._filtered[p] = s.records, s.bytes, s.filtered
             self._invalid[p] = s.invalid
+            self._duplicates[p], self._missing_key[p] = s.duplicates, s.missing_key
             headers = [(PROVENANCE_HEADERS[0], replay_id.encode()),
                        (PROVENANCE_HEADERS[1], source_topic.encode()),
                        (PROVENANCE_HEADERS[2], str(p).encode())]
@@ -124,6 +129,8 @@ class Copier:
                 PROVENANCE_HEADERS[3])
         self._accepts = selection.accepts if selection.filters else None
         self._drop = selection.drop_headers
+        self._dedupe_header, seen = dedupe if dedupe is not None else (None, None)
+        self._admit = seen.admit if seen is not None else None
         self._source_topic = source_topic
         self._pending = {p for p, s in self._states.items() if s.next < s.end}
         if not self._pending:
@@ -171,6 +178,11 @@ class Copier:
         policy = self._invalid_policy
         check = policy.problem if policy is not None else None
         invalid = self._invalid
+        # Validation and dedupe sit behind one test, so a plain copy pays nothing for them.
+        admit = self._admit
+        gated = check is not None or admit is not None
+        dedupe_header = self._dedupe_header
+        duplicates, missing_key = self._duplicates, self._missing_key
         offset_header = PROVENANCE_HEADERS[3]
         written = written_bytes = 0
         p = offset = -1
@@ -190,18 +202,30 @@ class Copier:
                     continue
                 value = msg.value()
                 offset_text = b"%d" % offset
-                if check is not None:
-                    problem = check(value)
-                    if problem is not None:
-                        if policy.on_invalid == "fail":
-                            nexts[p] = offset  # stop before it: a re-run starts there
-                            self.invalid_stop = (p, offset, problem.message)
-                            break
-                        invalid[p] += 1
-                        if policy.dead_letter_topic is not None:
-                            written += 1
-                            written_bytes += self._dead_letter(msg, offset_text, problem)
-                        continue
+                if gated:
+                    if check is not None:
+                        problem = check(value)
+                        if problem is not None:
+                            if policy.on_invalid == "fail":
+                                nexts[p] = offset  # stop before it: a re-run starts there
+                                self.invalid_stop = (p, offset, problem.message)
+                                break
+                            invalid[p] += 1
+                            if policy.dead_letter_topic is not None:
+                                written += 1
+                                written_bytes += self._dead_letter(msg, offset_text, problem)
+                            continue
+                    if admit is not None:
+                        dedupe_key = None
+                        for name, header_value in headers or ():
+                            if name == dedupe_header:
+                                dedupe_key = header_value
+                                break
+                        if dedupe_key is None:
+                            missing_key[p] += 1
+                        elif not admit(dedupe_key, msg.timestamp()[1]):
+                            duplicates[p] += 1
+                            continue
                 size = provenance_size[p] + len(offset_text)
                 if key is not None:
                     size += len(key)
@@ -283,6 +307,7 @@ class Copier:
             state.records, state.bytes, state.filtered = (
                 self._records[p], self._bytes[p], self._filtered[p])
             state.invalid = self._invalid[p]
+            state.duplicates, state.missing_key = self._duplicates[p], self._missing_key[p]
 
     # -- transactions -----------------------------------------------------------------------
 

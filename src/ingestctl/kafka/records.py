@@ -3,6 +3,7 @@ before one (control records of transactions occupy offsets but are never returne
 scan rather than assume offset ± 1 holds a record), and bounded reads for peeking."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, TopicPartition
@@ -114,3 +115,57 @@ def last_records_before(settings: Settings, befores: dict[TP, int], log_starts: 
         pending = next_pending
         span *= 8
     return result
+
+
+def scan_committed(settings: Settings, topic: str, ranges: dict[int, tuple[int, int]],
+                   visit: Callable[[list | None, int], None], *,
+                   patience: float | None = None,
+                   on_wait: Callable[[str], None] | None = None) -> int:
+    """Call visit(headers, timestamp) for every committed record of `topic` with
+    start <= offset < end in each partition, without keeping them (a replay's resume reads
+    back what it wrote). A transaction left open below an end holds the read at it until the
+    broker decides it: `patience` bounds that wait (default: the settings' timeout), and
+    on_wait hears once when it lasts. Returns the number of records read."""
+    wanted = {p: r for p, r in ranges.items() if r[0] < r[1]}
+    if not wanted:
+        return 0
+    patience = settings.timeout if patience is None else patience
+    consumer = new_consumer(settings, **{"queued.max.messages.kbytes": 8_192,
+                                         "fetch.queue.backoff.ms": 50})
+    seen = 0
+    try:
+        consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in wanted.items()])
+        pending = set(wanted)
+        last_progress = time.monotonic()
+        warned = False
+        while pending:
+            msgs = consumer.consume(1000, 0) or consumer.consume(1, 0.2)
+            for msg in msgs:
+                err = msg.error()
+                if err is not None:
+                    raise describe(err, settings, f"reading {topic}")
+                p = msg.partition()
+                if p in pending and msg.offset() < wanted[p][1]:
+                    visit(msg.headers(), msg.timestamp()[1])
+                    seen += 1
+            if msgs:
+                last_progress = time.monotonic()
+            # Positions, not records, end a partition: markers occupy the last offsets.
+            for tp in consumer.position([TopicPartition(topic, p) for p in pending]):
+                if tp.offset >= wanted[tp.partition][1]:
+                    pending.discard(tp.partition)
+                    consumer.pause([TopicPartition(topic, tp.partition)])
+                    last_progress = time.monotonic()
+            stalled = time.monotonic() - last_progress
+            if pending and not warned and stalled > 2 and on_wait is not None:
+                on_wait(f"waiting for an open transaction in {topic} to end before reading "
+                        "on (a killed writer's; the broker aborts it after its "
+                        "transaction.timeout.ms)")
+                warned = True
+            if pending and stalled > patience:
+                raise ClusterError(
+                    f"reading {topic} stalled for {patience:g} s at partition "
+                    f"{min(pending)}; check the target cluster (or raise --timeout).")
+    finally:
+        consumer.close()
+    return seen

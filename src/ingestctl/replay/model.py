@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..parsing import format_time
 from . import progress as prog
+from .dedupe import Dedupe
 from .quota import Quota
 from .validate import Validation
 from .window import Selection, WindowSpec, in_shard
@@ -35,6 +36,7 @@ class ReplayRequest:
     # --from-checkpoint: the cluster the checkpoints were taken on (must be the source).
     checkpoint_cluster: str | None = None
     validation: Validation | None = None  # --validate; not part of the replay's identity
+    dedupe: Dedupe | None = None  # --dedupe-header/--dedupe-horizon; part of the identity
 
     @property
     def shards(self) -> int:
@@ -67,9 +69,21 @@ class Plan:
             "window": self.request.window.identity(),
             "selection": self.request.selection.identity(),
             "partitioning": self.request.partitioning,
+            "dedupe": dedupe_document(self.request),
             "partitions": [{"partition": p, "start": s, "end": e}
                            for p, (s, e) in sorted(self.window.items())],
         }
+
+
+def dedupe_document(request: ReplayRequest) -> dict | None:
+    """The dedupe settings as plans, summaries and the stored plan show them: with more
+    than one shard a key is deduplicated within its shard only."""
+    if request.dedupe is None:
+        return None
+    horizon = request.dedupe.horizon_ms
+    return {"header": request.dedupe.header,
+            "horizon_seconds": horizon / 1000 if horizon is not None else None,
+            "scope": "shard" if request.shards > 1 else "replay", "shards": request.shards}
 
 
 @dataclass

@@ -6,10 +6,11 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import NotFoundError, RefusedError, UsageError
 from ..kafka import Admin, cluster_id, metadata
+from ..kafka.admin import topic_overrides
 from ..kafka.compacted import read_compacted
 from ..kafka.records import read_ranges
 from . import progress as prog
-from .model import MODES, PARTITIONINGS, SAMPLE_RECORDS, Plan, ReplayRequest
+from .model import MODES, PARTITIONINGS, SAMPLE_RECORDS, Plan, ReplayRequest, dedupe_document
 from .provenance import written_size
 from .validate import check as check_validation
 from .window import WindowSpec, derive_replay_id, plan_window, replay_identity
@@ -24,6 +25,10 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
     if request.partitioning not in PARTITIONINGS:
         raise UsageError(f"--partitioning: '{request.partitioning}' is not one of "
                          f"{', '.join(PARTITIONINGS)}.")
+    if request.dedupe is not None and request.dedupe.header in request.selection.drop_headers:
+        raise UsageError(
+            f"--drop-header {request.dedupe.header} would strip the idempotency key that "
+            "--dedupe-header reads back from the target when a replay resumes; keep it.")
     src_admin = Admin(source)
     tgt_admin = src_admin if target is source else Admin(target)
     src_cluster = cluster_id(src_admin)
@@ -50,6 +55,7 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
         source_cluster=src_cluster, source_topic=topic, window=request.window,
         selection=request.selection, partitioning=request.partitioning,
         target_cluster=tgt_cluster, target_topic=request.target_topic,
+        dedupe=request.dedupe.identity() if request.dedupe is not None else None,
     )
     replay_id = request.replay_id or derive_replay_id(identity)
     if request.validation is not None:
@@ -95,6 +101,16 @@ def plan(source: Settings, target: Settings, request: ReplayRequest) -> Plan:
                 f"partition numbers needs at least {needed} (source partition {needed - 1} is "
                 "in the window); add partitions to the target, or use --partitioning key."
             )
+    if request.dedupe is not None and request.dedupe.horizon_ms is not None:
+        configs = (metadata.topic_configs(tgt_admin, [request.target_topic])
+                   .get(request.target_topic, {}) if tgt_meta is not None
+                   else topic_overrides(src_admin, topic))
+        if configs.get("message.timestamp.type") == "LogAppendTime":
+            raise RefusedError(
+                f"{request.target_topic if tgt_meta is not None else topic} has "
+                "message.timestamp.type=LogAppendTime: the copies would not keep their "
+                "records' times, and a resumed --dedupe-horizon compares with the copies' "
+                "times; replay into a CreateTime topic, or leave out --dedupe-horizon.")
     replication = len(next(iter(src_meta.partitions.values())).replicas)
     return Plan(request, replay_id, identity, src_cluster, tgt_cluster,
                 len(src_meta.partitions), replication, target_partitions, window, stored)
@@ -200,6 +216,7 @@ def plan_document(source: Settings, plan: Plan, shard: tuple[int, int] | None) -
         "partitions": rows, "records": records, "bytes": total_bytes,
         "bytes_estimated": True, "bytes_sampled_records": len(every),
         "filtered": 0, "invalid": 0,
+        "dedupe": dedupe_document(request),
         "validation": request.validation.as_dict() if request.validation else None,
         "duration_seconds": None, "rate_bytes_per_second": None,
         "quota": {"bytes_per_second": quota.bytes_per_second,

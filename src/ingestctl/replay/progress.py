@@ -1,10 +1,12 @@
 """The progress records a replay keeps in the compacted topic `ingestctl-replay-progress` on
 the target cluster: one plan record per replay (the window with its fixed end offsets) and
-one record per partition (next source offset and counts). Under exactly-once they are
-written in the same transaction as the records they account for, so what they say is
-exactly what the target holds.
+one record per partition (next source offset and counts); with --dedupe-header, one record
+per shard (the target's end offsets when the shard first wrote, where a resume starts
+re-reading what it wrote). Under exactly-once they are written in the same transaction as
+the records they account for, so what they say is exactly what the target holds.
 
-Keys: `replay/<id>/plan` and `replay/<id>/partition/<p>`; values: JSON documents.
+Keys: `replay/<id>/plan`, `replay/<id>/partition/<p>` and `replay/<id>/shard/<K>of<N>`;
+values: JSON documents.
 """
 
 import json
@@ -32,6 +34,8 @@ class PartitionState:
     filtered: int = 0
     invalid: int = 0
     updated_at: str | None = None
+    duplicates: int = 0  # --dedupe-header: records not written, their key already was
+    missing_key: int = 0  # --dedupe-header: records written without the header
 
     @property
     def done(self) -> bool:
@@ -47,6 +51,8 @@ class StoredReplay:
     replay_id: str
     plan: dict | None = None
     partitions: dict[int, PartitionState] = field(default_factory=dict)
+    # "K/N" -> the shard record: {"dedupe_from": {target partition: offset}}
+    shards: dict[str, dict] = field(default_factory=dict)
 
     def state(self, partition: int) -> PartitionState | None:
         """A partition's state: its own record, else the plan's window (nothing copied)."""
@@ -75,6 +81,18 @@ def partition_key(replay_id: str, partition: int) -> bytes:
     return f"replay/{replay_id}/partition/{partition}".encode()
 
 
+def shard_key(replay_id: str, shard: tuple[int, int]) -> bytes:
+    return f"replay/{replay_id}/shard/{shard[0]}of{shard[1]}".encode()
+
+
+def encode_shard(replay_id: str, shard: tuple[int, int], dedupe_from: dict[int, int]) -> bytes:
+    return json.dumps({
+        "format": FORMAT, "kind": "shard", "replay_id": replay_id,
+        "shard": f"{shard[0]}/{shard[1]}",
+        "dedupe_from": {str(p): o for p, o in sorted(dedupe_from.items())},
+    }, sort_keys=True).encode()
+
+
 def encode_plan(plan: dict) -> bytes:
     return json.dumps({"format": FORMAT, "kind": "plan", **plan}, sort_keys=True).encode()
 
@@ -85,6 +103,7 @@ def encode_partition(replay_id: str, state: PartitionState, shard: str, now_ms: 
         "partition": state.partition, "start": state.start, "end": state.end,
         "next": state.next, "records": state.records, "bytes": state.bytes,
         "filtered": state.filtered, "invalid": state.invalid,
+        "duplicates": state.duplicates, "missing_key": state.missing_key,
         "updated_at": format_time(now_ms),
     }, sort_keys=True).encode()
 
@@ -115,7 +134,11 @@ def decode(records: dict[bytes, bytes | None],
                 int(doc["partition"]), int(doc["start"]), int(doc["end"]), int(doc["next"]),
                 int(doc["records"]), int(doc["bytes"]), int(doc["filtered"]),
                 int(doc["invalid"]), doc.get("updated_at"),
+                int(doc.get("duplicates", 0)), int(doc.get("missing_key", 0)),
             )
+        elif parts[2] == "shard" and doc.get("kind") == "shard":
+            replay.shards[str(doc["shard"])] = {
+                "dedupe_from": {int(p): int(o) for p, o in doc["dedupe_from"].items()}}
     return {rid: r for rid, r in replays.items() if r.plan is not None or r.partitions}
 
 
@@ -132,6 +155,7 @@ def describe(stored: StoredReplay) -> dict:
         "target": plan.get("target"),
         "window": plan.get("window"),
         "shards": plan.get("shards"),
+        "dedupe": plan.get("dedupe"),
         "created_at": plan.get("created_at"),
         "updated_at": max(updated) if updated else None,
         "partitions": [partition_row(s) for s in states],
@@ -142,7 +166,8 @@ def describe(stored: StoredReplay) -> dict:
 def partition_row(state: PartitionState) -> dict:
     return {"partition": state.partition, "start": state.start, "end": state.end,
             "next": state.next, "records": state.records, "bytes": state.bytes,
-            "filtered": state.filtered, "invalid": state.invalid}
+            "filtered": state.filtered, "invalid": state.invalid,
+            "duplicates": state.duplicates, "missing_key": state.missing_key}
 
 
 def totals(states: list[PartitionState]) -> dict:
@@ -151,6 +176,8 @@ def totals(states: list[PartitionState]) -> dict:
         "bytes": sum(s.bytes for s in states),
         "filtered": sum(s.filtered for s in states),
         "invalid": sum(s.invalid for s in states),
+        "duplicates": sum(s.duplicates for s in states),
+        "missing_key": sum(s.missing_key for s in states),
         "window_records": sum(s.window_records for s in states),
         "remaining_offsets": sum(max(0, s.end - s.next) for s in states),
     }

@@ -60,6 +60,8 @@ def _audit(directory: Path, plan: Plan, summary: dict) -> None:
         source=summary["source"], target=summary["target"],
         window=plan.request.window.identity(), records=summary["records"],
         bytes=summary["bytes"], filtered=summary["filtered"], invalid=summary["invalid"],
-        this_run=summary["this_run"], already_completed=summary["already_completed"],
+        duplicates=summary["duplicates"], missing_key=summary["missing_key"],
+        dedupe=summary["dedupe"], this_run=summary["this_run"],
+        already_completed=summary["already_completed"],
     )
 

@@ -13,14 +13,16 @@ import time
 from dataclasses import replace
 
 from ..config import Settings
-from ..errors import FencedError, IncompleteReplay, TransactionExpiredError
+from ..errors import FencedError, IncompleteReplay, RefusedError, TransactionExpiredError
 from ..kafka import Admin, metadata
 from ..kafka.compacted import read_compacted
-from ..kafka.copier import MAX_BATCH, Copier
+from ..kafka.copier import MAX_BATCH, TRANSACTION_TIMEOUT_MS, Copier
+from ..kafka.records import scan_committed
 from . import progress as prog
-from .model import Hooks, Plan
+from .dedupe import SeenKeys, SeenKeysWithin, seen_keys
+from .model import Hooks, Plan, dedupe_document
 from .plan import check_stored
-from .provenance import InvalidPolicy
+from .provenance import PROVENANCE_HEADERS, InvalidPolicy
 from .quota import Clock, Limiter, Quota
 from .validate import checker
 from .window import in_shard
@@ -148,9 +150,18 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
                         f"replay {plan.replay_id} was interrupted ({stop.received}) {when}. "
                         "To resume, run the same command again "
                         f"(replay id {plan.replay_id}).", summary("incomplete", states))
-                copier.assign(request.source_topic, plan.replay_id, states, request.selection)
+                dedupe = shard_record = None
+                if request.dedupe is not None:
+                    seen, dedupe_from = _seen_keys(target, plan, shard, stored, hooks)
+                    dedupe = (request.dedupe.header, seen)
+                    if dedupe_from is not None:
+                        shard_record = (prog.shard_key(plan.replay_id, shard),
+                                        prog.encode_shard(plan.replay_id, shard, dedupe_from))
+                copier.assign(request.source_topic, plan.replay_id, states, request.selection,
+                              dedupe)
                 stopped = _copy(copier, plan, states, committed, unrecorded, stored is None,
-                                shard_name, Limiter(quota, clock, MAX_BATCH), hooks, stop)
+                                shard_name, Limiter(quota, clock, MAX_BATCH), hooks, stop,
+                                shard_record)
                 break
             except TransactionExpiredError as exc:
                 if reinits >= MAX_REINITS or stop.received:
@@ -201,26 +212,30 @@ def run_shard(source: Settings, target: Settings, plan: Plan, shard: tuple[int, 
 def _copy(copier: Copier, plan: Plan, states: list[prog.PartitionState],
           committed: dict[int, prog.PartitionState], unrecorded: set[int],
           plan_unrecorded: bool, shard_name: str, limiter: Limiter, hooks: Hooks,
-          stop: _StopSignals) -> str | None:
+          stop: _StopSignals, shard_record: tuple[bytes, bytes] | None = None) -> str | None:
     """The copy loop: batches under the quota, a transaction every second carrying the
-    progress of the partitions it moved. Returns the signal's name if one stopped it."""
+    progress of the partitions it moved (and, in the first, the shard record when there is
+    one to write). Returns the signal's name if one stopped it."""
     clock = limiter.clock
     write_plan = plan_unrecorded
     unrecorded = set(unrecorded)
     total_offsets = sum(s.end - s.start for s in states)
 
     def commit() -> None:
-        nonlocal write_plan
+        nonlocal write_plan, shard_record
         now_ms = int(time.time() * 1000)
         records = []
         if write_plan:
             records.append((prog.plan_key(plan.replay_id), prog.encode_plan(plan.plan_record())))
+        if shard_record is not None:
+            records.append(shard_record)
         for s in states:
             if s.partition in unrecorded or _counters(committed[s.partition]) != _counters(s):
                 records.append((prog.partition_key(plan.replay_id, s.partition),
                                 prog.encode_partition(plan.replay_id, s, shard_name, now_ms)))
         copier.commit(records)
         write_plan = False
+        shard_record = None
         unrecorded.clear()
         for s in states:
             committed[s.partition] = replace(s)
@@ -260,7 +275,64 @@ def _copy(copier: Copier, plan: Plan, states: list[prog.PartitionState],
 
 
 def _counters(state: prog.PartitionState) -> tuple:
-    return (state.next, state.records, state.bytes, state.filtered, state.invalid)
+    return (state.next, state.records, state.bytes, state.filtered, state.invalid,
+            state.duplicates, state.missing_key)
+
+
+def _seen_keys(target: Settings, plan: Plan, shard: tuple[int, int],
+               stored: prog.StoredReplay | None, hooks: Hooks
+               ) -> tuple[SeenKeys | SeenKeysWithin, dict[int, int] | None]:
+    """The keys this replay shard has written, read back from the target's committed
+    records (read_committed, so an aborted run's records do not count), and, when the shard
+    has committed nothing yet, the target's ends now, where a later resume starts reading
+    (returned to be stored in the shard's first transaction). Called after
+    init_transactions: no older run of the shard can commit any more."""
+    request = plan.request
+    topic = request.target_topic
+    admin = Admin(target)
+    partitions = sorted(metadata.topics(admin, [topic])[topic].partitions)
+    if request.partitioning == "preserve":  # the copies sit in the source's partitions
+        partitions = [p for p in partitions if p in plan.window and in_shard(p, shard)]
+    marks = metadata.watermarks(admin, [(topic, p) for p in partitions], read_committed=False)
+    seen = seen_keys(request.dedupe)
+    record = stored.shards.get(f"{shard[0]}/{shard[1]}") if stored is not None else None
+    if record is None:
+        # Nothing of this shard is committed: whatever it writes lies past the ends now.
+        return seen, {p: marks[(topic, p)][1] for p in partitions}
+    # A partition added to the target since is read from its log start.
+    ranges = {p: (record["dedupe_from"].get(p, marks[(topic, p)][0]), marks[(topic, p)][1])
+              for p in partitions}
+    deleted = [f"partition {p}: offsets {start}–{marks[(topic, p)][0] - 1}"
+               for p, (start, end) in ranges.items() if start < marks[(topic, p)][0]]
+    if deleted:
+        raise RefusedError(
+            f"replay {plan.replay_id} cannot resume with --dedupe-header: records it wrote to "
+            f"{topic} were deleted (retention), so the keys they carried are unknown and "
+            "could be written again.", details=deleted)
+    replay_id = plan.replay_id.encode()
+    mine = {str(p).encode() for p in plan.window if in_shard(p, shard)}
+    header = request.dedupe.header
+    id_header, partition_header = PROVENANCE_HEADERS[0], PROVENANCE_HEADERS[2]
+    add = seen.add
+
+    def visit(headers: list | None, timestamp: int) -> None:
+        # The copy loop appends the provenance headers last: id, topic, partition, offset.
+        if (not headers or len(headers) < 5 or headers[-4] != (id_header, replay_id)
+                or headers[-2][1] not in mine or headers[-2][0] != partition_header):
+            return
+        for name, value in headers:
+            if name == header:
+                if value is not None:
+                    add(value, timestamp)
+                return
+
+    began = time.monotonic()
+    patience = target.timeout + int(target.kafka.get("transaction.timeout.ms",
+                                                     TRANSACTION_TIMEOUT_MS)) / 1000
+    read = scan_committed(target, topic, ranges, visit, patience=patience, on_wait=hooks.note)
+    hooks.note(f"dedupe: read back {len(seen):,} keys this replay wrote before "
+               f"({read:,} records of {topic} in {time.monotonic() - began:.1f} s)")
+    return seen, None
 
 
 def _summary(plan: Plan, shown: list[prog.PartitionState], status: str, shard_name: str,
@@ -283,6 +355,7 @@ def _summary(plan: Plan, shown: list[prog.PartitionState], status: str, shard_na
         "resumed_from": resumed_from,
         "already_completed": already_completed,
         "shard": shard_name if plan.request.shards > 1 else None,
+        "dedupe": dedupe_document(plan.request),
         "guarantee": "exactly-once" if mode == "exactly-once" else AT_LEAST_ONCE,
     }
 

@@ -114,14 +114,18 @@ def check_replay_id(replay_id: str) -> str:
 
 def replay_identity(*, source_cluster: str, source_topic: str, window: WindowSpec,
                     selection: Selection, partitioning: str, target_cluster: str,
-                    target_topic: str) -> dict:
+                    target_topic: str, dedupe: dict | None = None) -> dict:
     """What makes two runs the same replay. Quota, mode and validation policy are
-    deliberately left out: a re-run may change them and still resume."""
-    return {
+    deliberately left out: a re-run may change them and still resume. The dedupe header
+    and horizon are in (only when given, so a replay without them keeps its id)."""
+    identity = {
         "source": [source_cluster, source_topic], "window": window.identity(),
         "selection": selection.identity(), "partitioning": partitioning,
         "target": [target_cluster, target_topic],
     }
+    if dedupe is not None:
+        identity["dedupe"] = dedupe
+    return identity
 
 
 def derive_replay_id(identity: dict) -> str:

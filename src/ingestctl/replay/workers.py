@@ -115,7 +115,9 @@ def _merge(plan: Plan, outcomes: dict[int, tuple], duration: float) -> dict:
     rows = sorted((row for s in summaries for row in s["partitions"]),
                   key=lambda r: r["partition"])
     states = [prog.PartitionState(r["partition"], r["start"], r["end"], r["next"], r["records"],
-                                  r["bytes"], r["filtered"], r["invalid"]) for r in rows]
+                                  r["bytes"], r["filtered"], r["invalid"],
+                                  duplicates=r["duplicates"], missing_key=r["missing_key"])
+              for r in rows]
     run_records = sum(s["this_run"]["records"] for s in summaries)
     run_bytes = sum(s["this_run"]["bytes"] for s in summaries)
     first = summaries[0]
