@@ -226,6 +226,9 @@ def replay_ends(exists=True):
             "target": {"topic": TARGET, "cluster_id": CLUSTER2, "exists": exists}}
 
 
+DEDUPE = {"header": "idempotency-key", "horizon_seconds": None, "scope": "shard", "shards": 2}
+
+
 def test_replay_plan_summary_status_list(shown):
     partitions = [{"partition": p, "start": BIG, "end": BIG + 3000, "next": BIG + 3000,
                    "records": 3000, "bytes": 612_000_000, "filtered": 0, "invalid": 0}
@@ -238,17 +241,19 @@ def test_replay_plan_summary_status_list(shown):
         "estimated_duration_seconds": 11672.3, "resumes": True,
         "validation": {"format": "avro", "on_invalid": "dead-letter",
                        "dead_letter_topic": TARGET + ".dlq"},
-        "partitions": partitions}), whole=[REPLAY, CLUSTER, CLUSTER2, BIG, BIG + 3000,
-                                           "exactly-once", "5.0 MiB/s"])
+        "dedupe": DEDUPE, "partitions": partitions}),
+        whole=[REPLAY, CLUSTER, CLUSTER2, BIG, BIG + 3000, "exactly-once", "5.0 MiB/s"])
+    deduped = [{**p, "duplicates": 7, "missing_key": 2} for p in partitions]
     summary = {"replay_id": REPLAY, "status": "incomplete", **replay_ends(),
                "guarantee": "exactly-once", "records": BIG, "bytes": 61_200_000_000,
-               "filtered": 12, "invalid": 3, "validation": None,
+               "filtered": 12, "invalid": 3, "validation": None, "dedupe": DEDUPE,
+               "duplicates": 84, "missing_key": 24,
                "this_run": {"records": 3000, "bytes": 612_000}, "duration_seconds": 1.9,
                "rate_bytes_per_second": 32210.5,
                "resumed_from": [{"partition": p, "offset": BIG} for p in range(12)],
-               "partitions": partitions}
+               "partitions": deduped}
     check(shown(replay_views.summary, summary),
-          whole=[REPLAY, CLUSTER, CLUSTER2, BIG, BIG + 3000, "incomplete"])
+          whole=[REPLAY, CLUSTER, CLUSTER2, BIG, BIG + 3000, "incomplete", 84, 24])
     status = {"replay_id": REPLAY, "mode": "exactly-once", "status": "incomplete",
               **replay_ends(), "shards": 4, "created_at": T3, "updated_at": T1,
               "records": BIG, "bytes": 61_200_000_000, "filtered": 0, "invalid": 0,

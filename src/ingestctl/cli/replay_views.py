@@ -8,8 +8,14 @@ _PARTITION_COLUMNS = {"partition", "start", "end", "next", "records", "bytes", "
                       "invalid", "duplicates", "missing_key"}
 
 
+# Per-partition counts the summary above the table also totals: left out of the table when it
+# would not fit otherwise (JSON keeps them).
+_SECONDARY = {"filtered", "invalid", "duplicates", "missing_key"}
+
+
 def _partitions(rows: list[dict], columns: list[str]) -> Table:
-    return Table(None, [Col(c, NUMBER if c in _PARTITION_COLUMNS else IDENT) for c in columns],
+    return Table(None, [Col(c, NUMBER if c in _PARTITION_COLUMNS else IDENT,
+                            optional=1 if c in _SECONDARY else 0) for c in columns],
                  [tuple(r.get(c, "") for c in columns) for r in rows])
 
 
