@@ -155,7 +155,7 @@ def replay(
     from ..replay import plan as replay_plan
     from ..replay.model import Hooks, ReplayRequest
     from ..replay.quota import Quota
-    from ..replay.run import execute
+    from ..replay.run import execute as run_replay
     from ..replay.validate import Validation
     from ..replay.window import Selection, WindowSpec, check_replay_id, parse_shard
 
@@ -227,7 +227,7 @@ def replay(
     with _progress_bar(plan.replay_id) as progress:
         hooks = Hooks(note=note, progress=progress)
         try:
-            summary = execute(source, target, plan, hooks, audit_dir)
+            summary = run_replay(source, target, plan, hooks, audit_dir)
         except IncompleteReplay as exc:
             emit(state.output, exc.summary, _summary_table)
             raise
