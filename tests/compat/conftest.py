@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ingestctl import sandbox
+from ingestctl.errors import SandboxError, UsageError
 
 VERSIONS = ("3.7.2", "3.9.1", "4.4.0")
 HERE = Path(__file__).resolve().parent
@@ -29,10 +30,36 @@ class Broker:
         return self.version.startswith("3.")
 
 
+_LAST: list[str] = []  # node id of the last compat test to run
+_RUNNING: dict[str, Path] = {}  # version -> data dir of the sandboxes this session runs
+
+
+def _is_compat(item) -> bool:
+    return HERE in Path(item.path).resolve().parents
+
+
+@pytest.hookimpl(trylast=True)  # after deselection and the reordering by fixture parameters
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if HERE in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.compat)
+    compat = [item for item in items if _is_compat(item)]
+    for item in compat:
+        item.add_marker(pytest.mark.compat)
+    _LAST[:] = [compat[-1].nodeid] if compat else []
+
+
+def _stop_all() -> None:
+    running = dict(_RUNNING)
+    _RUNNING.clear()
+    _in_parallel({v: (lambda d=d: sandbox.stop(d)) for v, d in running.items()
+                  if sandbox.read_state(d)})
+
+
+@pytest.fixture(autouse=True)
+def _stop_after_the_last_compat_test(request):
+    """The other versions' brokers end with the last compat test, not with the session: the
+    rest of the suite keeps the machine's 2 cores and memory."""
+    yield
+    if _LAST and request.node.nodeid == _LAST[0]:
+        _stop_all()
 
 
 def _given() -> dict[str, str]:
@@ -60,35 +87,52 @@ def _in_parallel(work: dict[str, callable]) -> dict[str, BaseException]:
     return errors
 
 
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        if (port := sandbox.free_port()) not in ports:
+            ports.append(port)
+    return ports
+
+
+def _start(tmp_path_factory, version: str, port: int) -> Broker:
+    data_dir = tmp_path_factory.mktemp(f"kafka-{version}")
+    _RUNNING[version] = data_dir
+    sandbox.start(data_dir=data_dir, port=port, kafka_version=version, timeout=180)
+    return Broker(version, f"127.0.0.1:{port}", data_dir)
+
+
 @pytest.fixture(scope="session")
 def compat_brokers(tmp_path_factory) -> dict[str, Broker]:
     """Every version's broker, the missing ones started in parallel threads (one JVM each,
     about 10 s side by side on 2 cores once the jars are cached)."""
-    given = _given()
-    brokers = {v: Broker(v, b, None) for v, b in given.items() if v in VERSIONS}
-    ports: set[int] = set()
-    for version in VERSIONS:
-        if version not in brokers:
-            while (port := sandbox.free_port()) in ports:
-                pass
-            ports.add(port)
-            data_dir = tmp_path_factory.mktemp(f"kafka-{version}")
-            brokers[version] = Broker(version, f"127.0.0.1:{port}", data_dir)
-    started = [b for b in brokers.values() if b.data_dir]
+    brokers = {v: Broker(v, b, None) for v, b in _given().items() if v in VERSIONS}
+    missing = [v for v in VERSIONS if v not in brokers]
 
-    def start(b: Broker):
-        return lambda: sandbox.start(data_dir=b.data_dir, port=int(b.bootstrap.rsplit(":")[1]),
-                                     kafka_version=b.version, timeout=180)
+    def start(version: str, port: int):
+        def run():
+            try:
+                brokers[version] = _start(tmp_path_factory, version, port)
+            except (SandboxError, UsageError) as first:
+                # On a machine shared with other sandboxes, the port picked may be taken
+                # before the broker binds it: once more, on another port and data dir.
+                if _RUNNING.get(version) and sandbox.read_state(_RUNNING[version]):
+                    sandbox.stop(_RUNNING[version])
+                try:
+                    brokers[version] = _start(tmp_path_factory, version, _free_ports(1)[0])
+                except (SandboxError, UsageError) as second:
+                    raise SandboxError(f"{first} / then: {second}") from second
+        return run
 
     try:
-        errors = _in_parallel({b.version: start(b) for b in started})
+        errors = _in_parallel({v: start(v, port)
+                               for v, port in zip(missing, _free_ports(len(missing)), strict=True)})
         if errors:
             pytest.fail("; ".join(f"Apache Kafka {v} did not start: {e}"
                                   for v, e in errors.items()), pytrace=False)
         yield brokers
     finally:
-        _in_parallel({b.version: (lambda b=b: sandbox.stop(b.data_dir)) for b in started
-                      if sandbox.read_state(b.data_dir)})
+        _stop_all()
 
 
 @pytest.fixture(scope="session", params=VERSIONS, ids=lambda v: f"kafka-{v}")
