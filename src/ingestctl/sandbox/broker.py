@@ -130,20 +130,21 @@ def _wait_ready(bootstrap: str, proc_pid: int, marker: str, log: Path, timeout: 
         try:
             cluster = kafka.cluster_info(Settings(bootstrap_servers=bootstrap,
                                                   timeout=min(5.0, remaining)))["cluster_id"]
-            if expected_cluster is None or cluster == expected_cluster:
-                return cluster
-            if not alive(proc_pid, marker):
-                raise SandboxError(
-                    f"the broker exited during start-up, and another cluster ({cluster}) "
-                    f"answers at {bootstrap}; see its log {log}."
-                )
-            time.sleep(0.3)
         except ClusterError:
             if not alive(proc_pid, marker):
                 raise SandboxError(
                     f"the broker exited during start-up; see its log {log}."
                 ) from None
             time.sleep(0.3)
+            continue
+        if expected_cluster is None or cluster == expected_cluster:
+            return cluster
+        if not alive(proc_pid, marker):
+            raise SandboxError(
+                f"the broker exited during start-up, and another cluster ({cluster}) answers "
+                f"at {bootstrap}; see its log {log}."
+            )
+        time.sleep(0.3)
 
 
 def start(
