@@ -30,9 +30,10 @@ def start(
     data_dir: DataDir = None,
     port: Annotated[int | None, typer.Option(
         "--port", help="Broker port on 127.0.0.1 (default 9092, or a free one if taken).")] = None,
-    kafka_version: Annotated[str, typer.Option(
-        "--kafka-version", help="Apache Kafka version to resolve from Maven Central.")
-    ] = sandbox.DEFAULT_KAFKA_VERSION,
+    kafka_version: Annotated[str | None, typer.Option(
+        "--kafka-version", help="Apache Kafka version to resolve from Maven Central: "
+        f"{', '.join(sandbox.SUPPORTED_KAFKA_VERSIONS)} (default {sandbox.DEFAULT_KAFKA_VERSION}"
+        ", or the one a restarted data dir was formatted with).")] = None,
     kafka_home: Annotated[str | None, typer.Option(
         "--kafka-home", envvar="KAFKA_HOME",
         help="Use an unpacked Apache Kafka distribution instead of Maven jars.")] = None,

@@ -15,12 +15,13 @@ file, is how status and stop recognise it.
 from ..errors import SandboxError
 from .broker import DEFAULT_KAFKA_VERSION, start, status, stop
 from .components import COMPONENTS
-from .jars import find_java, resolve_kafka_jars
+from .jars import SUPPORTED_KAFKA_VERSIONS, find_java, resolve_kafka_jars
 from .processes import free_port
 from .state import STATE_FILE, Status, default_data_dir, read_state
 
 __all__ = [
-    "COMPONENTS", "DEFAULT_KAFKA_VERSION", "STATE_FILE", "SandboxError", "Status",
+    "COMPONENTS", "DEFAULT_KAFKA_VERSION", "STATE_FILE", "SUPPORTED_KAFKA_VERSIONS",
+    "SandboxError", "Status",
     "default_data_dir", "find_java", "free_port", "read_state", "resolve_kafka_jars", "start",
     "status", "stop",
 ]

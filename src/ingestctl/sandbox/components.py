@@ -5,13 +5,13 @@ import time
 from pathlib import Path
 
 from ..errors import UsageError
-from .jars import find_java, resolve_registry_app
+from .jars import find_java, resolve_registry_app, uses_log4j2
 from .processes import (
-    LOG4J2,
     alive,
     free_port,
     launch,
     log_size,
+    logging_flag,
     port_bindable,
     terminate,
     wait_http,
@@ -41,14 +41,8 @@ def running_component(state: dict, name: str, data_dir: Path) -> dict | None:
     return info if alive(info.get("pid"), str(data_dir)) else None
 
 
-_CONNECT_LOG4J2 = LOG4J2 + """\
-logger.connect.name = org.apache.kafka.connect
-logger.connect.level = INFO
-logger.reflections.name = org.reflections
-logger.reflections.level = ERROR
-logger.jetty.name = org.eclipse.jetty
-logger.jetty.level = WARN
-"""
+_CONNECT_LOG_LEVELS = {"org.apache.kafka.connect": "INFO", "org.reflections": "ERROR",
+                       "org.eclipse.jetty": "WARN"}
 
 
 def _connect_properties(bootstrap: str, port: int) -> str:
@@ -123,16 +117,16 @@ def _launch_connect(data_dir: Path, state: dict, asked_port: int | None, progres
                            "--connect-port")
     props = data_dir / "connect.properties"
     props.write_text(_connect_properties(f"127.0.0.1:{state['port']}", port))
-    (data_dir / "connect-log4j2.properties").write_text(_CONNECT_LOG4J2)
+    version = state.get("kafka_version") or ""
+    log_flag = logging_flag(data_dir, "connect-", uses_log4j2(version) if version else True,
+                            _CONNECT_LOG_LEVELS)
     log = data_dir / "connect.log"
     url = f"http://127.0.0.1:{port}"
-    progress(f"starting Kafka Connect {state.get('kafka_version', '')} on 127.0.0.1:{port}…")
+    progress(f"starting Kafka Connect {version} on 127.0.0.1:{port}…")
     log_offset = log_size(log)
     pid = launch(
         [java, "-Xms128m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-         "-Djava.awt.headless=true",
-         f"-Dlog4j2.configurationFile={data_dir / 'connect-log4j2.properties'}",
-         f"-Dingestctl.sandbox={data_dir}",
+         "-Djava.awt.headless=true", log_flag, f"-Dingestctl.sandbox={data_dir}",
          "-cp", state["classpath"], CONNECT_MAIN, str(props)],
         data_dir, log,
     )

@@ -46,11 +46,56 @@ def find_java(min_major: int, purpose: str) -> str:
     )
 
 
+# The Apache Kafka versions the sandbox runs, each tested by tests/compat (4.3.1 by the main
+# suite): the broker in KRaft combined mode and, with --with-connect, its Kafka Connect.
+SUPPORTED_KAFKA_VERSIONS = ("3.7.2", "3.9.1", "4.3.1", "4.4.0")
+
+# Versions whose Kafka Connect the sandbox cannot run, and why (checked 2026-11-30): Maven
+# Central does not serve org.apache.kafka:connect-file:4.4.0, and 4.3.1's file connectors do
+# not load in a 4.4.0 worker (Kafka 4.4 moved AppInfoParser, which they call, to
+# org.apache.kafka.common.utils.internals: NoClassDefFoundError while scanning plugins).
+NO_CONNECT = {
+    "4.4.0": "Maven Central does not serve its file connectors (connect-file 4.4.0) and those "
+             "of 4.3.1 fail to load in a 4.4 worker",
+}
+
+
+def check_connect_version(version: str) -> None:
+    if version in NO_CONNECT:
+        raise UsageError(
+            f"the sandbox cannot run Kafka Connect {version}: {NO_CONNECT[version]}; use "
+            "--with-connect with another --kafka-version (and another --data-dir)."
+        )
+
+
+def check_kafka_version(version: str) -> None:
+    if version not in SUPPORTED_KAFKA_VERSIONS:
+        listed = ", ".join(SUPPORTED_KAFKA_VERSIONS)
+        raise UsageError(
+            f"the sandbox does not run Apache Kafka {version}; choose one of {listed}."
+        )
+
+
+def kafka_major(version: str) -> int:
+    try:
+        return int(version.split(".", 1)[0])
+    except ValueError:
+        return 0
+
+
+def uses_log4j2(version: str) -> bool:
+    """Kafka 4 logs through log4j2; Kafka 3 through reload4j (log4j 1), which its pom brings
+    with its slf4j binding."""
+    return kafka_major(version) >= 4
+
+
 def _kafka_pom(version: str) -> str:
     deps = [("org.apache.kafka", "kafka_2.13", version),
-            ("org.apache.kafka", "kafka-tools", version),
-            ("org.apache.kafka", "connect-file", version),
-            ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.25.4")]
+            ("org.apache.kafka", "kafka-tools", version)]
+    if version not in NO_CONNECT:
+        deps.append(("org.apache.kafka", "connect-file", version))
+    if uses_log4j2(version):  # Kafka 3's pom brings reload4j and its slf4j binding
+        deps.append(("org.apache.logging.log4j", "log4j-slf4j-impl", "2.25.4"))
     body = "".join(
         f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
         f"<version>{v}</version></dependency>"

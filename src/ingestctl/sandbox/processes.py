@@ -25,6 +25,34 @@ logger.apache.name = org.apache.kafka
 logger.apache.level = WARN
 """
 
+# The same for Kafka 3, which logs through reload4j (log4j 1): -Dlog4j.configuration=file:…
+LOG4J1 = """\
+log4j.rootLogger=INFO, OUT
+log4j.appender.OUT=org.apache.log4j.ConsoleAppender
+log4j.appender.OUT.layout=org.apache.log4j.PatternLayout
+log4j.appender.OUT.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=WARN
+"""
+
+
+def logging_flag(data_dir: Path, stem: str, log4j2: bool, levels: dict[str, str] | None = None
+                 ) -> str:
+    """Write a logging config (to the process's output, hence its log) into the data dir, in
+    the syntax its Kafka version reads (log4j2 for Kafka 4, log4j 1 for Kafka 3), and return
+    the JVM flag that names it. levels: more logger name -> level."""
+    levels = levels or {}
+    if log4j2:
+        path = data_dir / f"{stem}log4j2.properties"
+        path.write_text(LOG4J2 + "".join(
+            f"logger.l{i}.name = {name}\nlogger.l{i}.level = {level}\n"
+            for i, (name, level) in enumerate(levels.items())))
+        return f"-Dlog4j2.configurationFile={path}"
+    path = data_dir / f"{stem}log4j.properties"
+    path.write_text(LOG4J1 + "".join(f"log4j.logger.{name}={level}\n"
+                                     for name, level in levels.items()))
+    return f"-Dlog4j.configuration=file:{path}"
+
 
 def alive(pid: int | None, marker: str) -> bool:
     """True when pid is a live (not zombie) process whose command line contains marker."""
