@@ -83,9 +83,11 @@ def test_stop_ends_the_mirror_and_a_restart_resumes_it(kafka_bootstrap, mirrors)
     assert restarted.returncode == 0, restarted.stderr
     mirror = json.loads(restarted.stdout)["mirror"]
     assert mirror["pid"] and mirror["pid"] != pid and mirror["policy"] == "identity"
+    def both_copied():
+        values = [r[3] for r in _records(target.bootstrap, topic, [0]) or []]  # read once
+        return values if len(values) >= 2 else None
+
     values = wait_for("the record written while stopped mirrored after the restart",
-                      lambda: [r[3] for r in _records(target.bootstrap, topic, [0]) or []
-                               if len(_records(target.bootstrap, topic, [0]) or []) >= 2],
-                      timeout=120, interval=1)
+                      both_copied, timeout=120, interval=1)
     # Resumed, not restarted from the beginning: each record once.
     assert values == [b"before", b"while stopped"]
