@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.versions import COMPAT_VERSIONS
 
 from ingestctl import sandbox
-from ingestctl.errors import SandboxError, UsageError
 
-VERSIONS = ("3.7.2", "3.9.1", "4.4.0")
+VERSIONS = COMPAT_VERSIONS
 HERE = Path(__file__).resolve().parent
 
 
@@ -111,17 +111,7 @@ def compat_brokers(tmp_path_factory) -> dict[str, Broker]:
 
     def start(version: str, port: int):
         def run():
-            try:
-                brokers[version] = _start(tmp_path_factory, version, port)
-            except (SandboxError, UsageError) as first:
-                # On a machine shared with other sandboxes, the port picked may be taken
-                # before the broker binds it: once more, on another port and data dir.
-                if _RUNNING.get(version) and sandbox.read_state(_RUNNING[version]):
-                    sandbox.stop(_RUNNING[version])
-                try:
-                    brokers[version] = _start(tmp_path_factory, version, _free_ports(1)[0])
-                except (SandboxError, UsageError) as second:
-                    raise SandboxError(f"{first} / then: {second}") from second
+            brokers[version] = _start(tmp_path_factory, version, port)
         return run
 
     try:

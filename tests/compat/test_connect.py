@@ -3,10 +3,10 @@ connector's checkpoint and its rollback through the worker's REST API, the recor
 again after resume. One version only: a worker is heavy on 2 cores."""
 
 import pytest
-from conftest import unique
-from connectutil import FILE_SINK, connector, lines, offsets_of, wait_for
-from kafkautil import create_topic, produce
-from services import ConnectService
+from support.connectutil import FILE_SINK, connector, lines, offsets_of, wait_for
+from support.kafkautil import create_topic, produce
+from support.names import unique
+from support.services import ConnectService
 
 from ingestctl import sandbox
 

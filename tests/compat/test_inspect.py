@@ -3,10 +3,10 @@ each version: the same numbers as on 4.3.1."""
 
 import time
 
-import kafkautil
 from confluent_kafka import Producer
-from conftest import unique
-from rollbackutil import member
+from support import kafkautil
+from support.names import unique
+from support.rollbackutil import member
 
 from ingestctl.errors import ExitCode
 from ingestctl.parsing import format_time

@@ -6,9 +6,9 @@ import time
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
-from conftest import unique
-from kafkautil import commit, committed, create_topic, produce
-from rollbackutil import first_records, member
+from support.kafkautil import commit, committed, create_topic, produce
+from support.names import unique
+from support.rollbackutil import first_records, member
 
 from ingestctl.errors import ExitCode
 from ingestctl.parsing import format_time

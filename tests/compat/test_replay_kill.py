@@ -7,9 +7,9 @@ import sys
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from conftest import unique
-from kafkautil import create_topic, produce, read_all
-from waiting import wait_for
+from support.kafkautil import create_topic, produce, read_all
+from support.names import unique
+from support.waiting import wait_for
 
 PARTITIONS = range(2)
 

@@ -3,8 +3,8 @@ unknown version, another version on a running sandbox, and Connect where the ver
 no usable file connectors are refused in one sentence, exit 2, before anything starts."""
 
 import pytest
+from support.versions import COMPAT_VERSIONS as VERSIONS
 
-from compat.conftest import VERSIONS
 from ingestctl import sandbox
 from ingestctl.errors import ExitCode
 
