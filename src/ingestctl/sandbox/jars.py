@@ -89,13 +89,17 @@ def uses_log4j2(version: str) -> bool:
     return kafka_major(version) >= 4
 
 
-def _kafka_pom(version: str) -> str:
+def _kafka_dependencies(version: str) -> list[tuple[str, str, str]]:
     deps = [("org.apache.kafka", "kafka_2.13", version),
             ("org.apache.kafka", "kafka-tools", version)]
     if version not in NO_CONNECT:
         deps.append(("org.apache.kafka", "connect-file", version))
     if uses_log4j2(version):  # Kafka 3's pom brings reload4j and its slf4j binding
         deps.append(("org.apache.logging.log4j", "log4j-slf4j-impl", "2.25.4"))
+    return deps
+
+
+def _pom(name: str, deps: list[tuple[str, str, str]]) -> str:
     body = "".join(
         f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
         f"<version>{v}</version></dependency>"
@@ -103,7 +107,7 @@ def _kafka_pom(version: str) -> str:
     )
     return (
         '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
-        "<groupId>ingestctl.sandbox</groupId><artifactId>kafka-jars</artifactId>"
+        f"<groupId>ingestctl.sandbox</groupId><artifactId>{name}</artifactId>"
         f"<version>1</version><dependencies>{body}</dependencies></project>"
     )
 
@@ -118,34 +122,42 @@ def _find_mvn(purpose: str, alternative: str = "") -> str:
     return mvn
 
 
-def resolve_kafka_jars(version: str, progress=lambda msg: None) -> Path:
-    """The broker's runtime jars (and Kafka Connect's), resolved once per version with mvn."""
-    libs = cache_root() / f"kafka-{version}" / "libs"
+def resolve_runtime_jars(cache_name: str, deps: list[tuple[str, str, str]], expect: str,
+                         what: str, progress=lambda msg: None, alternative: str = "") -> Path:
+    """The runtime classpath of `deps` (with their dependencies), resolved once with mvn into
+    <cache>/<cache_name>/libs; `expect` is a jar name pattern the result must hold."""
+    libs = cache_root() / cache_name / "libs"
     if (libs / ".complete").exists():
         return libs
-    mvn = _find_mvn("resolving the Kafka jars",
-                    " or pass --kafka-home pointing at an unpacked Apache Kafka")
-    progress(f"resolving Apache Kafka {version} jars from Maven Central (once)…")
+    mvn = _find_mvn(f"resolving {what}'s jars", alternative)
+    progress(f"resolving {what} jars from Maven Central (once)…")
     libs.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=libs.parent) as tmp:
-        Path(tmp, "pom.xml").write_text(_kafka_pom(version))
+        Path(tmp, "pom.xml").write_text(_pom(cache_name, deps))
         out_dir = Path(tmp) / "libs"
         result = subprocess.run(
             [mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
              f"-DoutputDirectory={out_dir}"],
             cwd=tmp, capture_output=True, text=True,
         )
-        if result.returncode != 0 or not any(out_dir.glob("kafka_2.13-*.jar")):
+        if result.returncode != 0 or not any(out_dir.glob(expect)):
             tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
             raise SandboxError(
-                f"mvn could not resolve Apache Kafka {version} ({' / '.join(tail)[:300]}); "
+                f"mvn could not resolve {what} ({' / '.join(tail)[:300]}); "
                 "check the version and that Maven Central is reachable."
             )
-        (out_dir / ".complete").write_text(version)
+        (out_dir / ".complete").write_text(cache_name)
         if libs.exists():
             shutil.rmtree(libs)
         out_dir.rename(libs)
     return libs
+
+
+def resolve_kafka_jars(version: str, progress=lambda msg: None) -> Path:
+    """The broker's runtime jars (and Kafka Connect's), resolved once per version with mvn."""
+    return resolve_runtime_jars(f"kafka-{version}", _kafka_dependencies(version),
+                                "kafka_2.13-*.jar", f"Apache Kafka {version}", progress,
+                                " or pass --kafka-home pointing at an unpacked Apache Kafka")
 
 
 def kafka_classpath(kafka_home: str | None, version: str, progress) -> str:

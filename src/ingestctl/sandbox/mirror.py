@@ -12,14 +12,11 @@ resumes where it stopped. Checkpoints and offset syncs are emitted every second 
 groups' translated offsets are written into this sandbox's groups (MM2 only moves them
 forward, and only while a group has no members here)."""
 
-import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from ..errors import ClusterError, SandboxError, UsageError
-from .jars import _find_mvn, cache_root
+from .jars import resolve_runtime_jars
 from .processes import LOG4J2, alive, launch, log_size, startup_error, terminate
 from .state import read_state, write_state
 
@@ -39,47 +36,15 @@ logger.reflections.level = ERROR
 """
 
 
-def _pom(version: str) -> str:
-    deps = [("org.apache.kafka", "connect-mirror", version),
-            ("org.apache.kafka", "connect-runtime", version),
-            ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.25.4")]
-    body = "".join(
-        f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
-        f"<version>{v}</version></dependency>" for g, a, v in deps)
-    return (
-        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
-        "<groupId>ingestctl.sandbox</groupId><artifactId>mirror-jars</artifactId>"
-        f"<version>1</version><dependencies>{body}</dependencies></project>"
-    )
-
-
 def resolve_mirror_jars(version: str = MIRROR_VERSION, progress=lambda msg: None) -> Path:
     """MirrorMaker 2's runtime jars (connect-mirror, connect-runtime and their dependencies),
     resolved once per version with mvn and cached."""
-    libs = cache_root() / f"connect-mirror-{version}" / "libs"
-    if (libs / ".complete").exists():
-        return libs
-    mvn = _find_mvn("resolving MirrorMaker 2's jars")
-    progress(f"resolving MirrorMaker 2 ({version}) jars from Maven Central (once)…")
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=libs.parent) as tmp:
-        Path(tmp, "pom.xml").write_text(_pom(version))
-        out_dir = Path(tmp) / "libs"
-        result = subprocess.run(
-            [mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
-             f"-DoutputDirectory={out_dir}"],
-            cwd=tmp, capture_output=True, text=True,
-        )
-        if result.returncode != 0 or not any(out_dir.glob("connect-mirror-*.jar")):
-            tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
-            raise SandboxError(
-                f"mvn could not resolve org.apache.kafka:connect-mirror:{version} "
-                f"({' / '.join(tail)[:300]}); check that Maven Central is reachable.")
-        (out_dir / ".complete").write_text(version)
-        if libs.exists():
-            shutil.rmtree(libs)
-        out_dir.rename(libs)
-    return libs
+    return resolve_runtime_jars(
+        f"connect-mirror-{version}",
+        [("org.apache.kafka", "connect-mirror", version),
+         ("org.apache.kafka", "connect-runtime", version),
+         ("org.apache.logging.log4j", "log4j-slf4j-impl", "2.25.4")],
+        "connect-mirror-*.jar", f"MirrorMaker 2 ({version})", progress)
 
 
 def checkpoints_topic(alias: str) -> str:
