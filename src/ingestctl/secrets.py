@@ -43,6 +43,19 @@ def scrub(text: str) -> str:
     return text
 
 
+def scrub_data(data):
+    """A copy of a document for output with every string in it (keys too) scrubbed: numbers,
+    booleans and null stay what they are, so a secret that looks like one ("0.0") cannot
+    corrupt a JSON or YAML document written out. Anything else is shown as scrubbed text."""
+    if isinstance(data, dict):
+        return {scrub_data(key): scrub_data(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [scrub_data(value) for value in data]
+    if data is None or isinstance(data, bool | int | float):
+        return data
+    return scrub(data if isinstance(data, str) else str(data))
+
+
 def redact_mapping(data):
     """A copy of nested dicts/lists with secret-named values and URL passwords redacted."""
     if isinstance(data, dict):

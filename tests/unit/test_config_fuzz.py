@@ -175,3 +175,18 @@ def _trustworthy(shown: dict) -> None:
 def test_the_fuzzer_reaches_every_site():
     """Each site is in the skeleton, so that no mutation meant for it is skipped."""
     assert all(_find({"": _skeleton()}, site) for site in _SITES)
+
+
+def test_a_secret_that_looks_like_a_number_leaves_json_whole(cli, tmp_path, monkeypatch):
+    """A password of "0.0" is scrubbed from every string, and numbers such as the timeout
+    (10.0) stay numbers: the document stays one valid JSON document."""
+    (tmp_path / "ingestctl.yaml").write_text(
+        "profiles:\n  p:\n    bootstrap_servers: b:9092\n"
+        "    kafka: {sasl.password: '0.0', client.id: 'app-0.0'}\n")
+    monkeypatch.chdir(tmp_path)
+    result = cli("-p", "p", "config", "show", "-o", "json")
+    assert result.code == 0, result.stderr
+    shown = result.json()
+    assert shown["timeout"] == 10.0
+    assert shown["kafka"]["sasl.password"] == "***"
+    assert shown["kafka"]["client.id"] == "app-***"

@@ -34,6 +34,17 @@ class AppContext:
             self._settings.verbose = self.verbose
         return self._settings
 
+    def other_cluster(self, profile: str | None, bootstrap_servers: str | None) -> Settings:
+        """Another cluster (a replay's target, a migration target): a profile's settings, or
+        this invocation's (credentials, -X) pointed at other brokers."""
+        other = resolve(config=self.config, profile=profile or self.profile,
+                        bootstrap_servers=bootstrap_servers,
+                        x_props=[] if profile else self.x_props,
+                        command_config=None if profile else self.command_config,
+                        schema_registry=None, connect_url=None, timeout=self.timeout)
+        other.verbose = self.verbose
+        return other
+
 
 def app_context(ctx: typer.Context) -> AppContext:
     root = ctx.find_root()

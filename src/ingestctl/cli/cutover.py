@@ -37,20 +37,13 @@ MirrorAlias = Annotated[str | None, typer.Option(
 
 def target_settings(ctx: typer.Context, to_profile: str | None,
                     to_bootstrap_servers: str | None):
-    from ..config import resolve
     from ..errors import UsageError
 
     state = app_context(ctx)
     refuse_empty(("--to-profile", to_profile), ("--to-bootstrap-servers", to_bootstrap_servers))
     if not (to_profile or to_bootstrap_servers):
         raise UsageError("give the target cluster: --to-profile T or --to-bootstrap-servers B.")
-    target = resolve(config=state.config, profile=to_profile or state.profile,
-                     bootstrap_servers=to_bootstrap_servers,
-                     x_props=[] if to_profile else state.x_props,
-                     command_config=None if to_profile else state.command_config,
-                     schema_registry=None, connect_url=None, timeout=state.timeout)
-    target.verbose = state.verbose
-    return target
+    return state.other_cluster(to_profile, to_bootstrap_servers)
 
 
 def topic_mapping(source_alias: str | None, topic_map: list[str] | None):
@@ -177,7 +170,6 @@ def rollback_translated(ctx: typer.Context, to_checkpoint: str, how: str,
     """`rollback --to-checkpoint REF --translate exact|mm2` on this (target) cluster, reading
     the records the checkpoint points at on the cluster it was taken on."""
     from .. import checkpoints
-    from ..config import resolve
     from ..errors import UsageError
     from ..moves.cutover import plan_rollback_translated
 
@@ -186,11 +178,7 @@ def rollback_translated(ctx: typer.Context, to_checkpoint: str, how: str,
     if not from_bootstrap_servers:
         raise UsageError(f"--translate {how} reads the records the checkpoint points at: give "
                          "the cluster it was taken on with --from-bootstrap-servers B.")
-    source = resolve(config=state.config, profile=state.profile,
-                     bootstrap_servers=from_bootstrap_servers, x_props=state.x_props,
-                     command_config=state.command_config, schema_registry=None,
-                     connect_url=None, timeout=state.timeout)
-    source.verbose = state.verbose
+    source = state.other_cluster(None, from_bootstrap_servers)
     path = checkpoints.resolve_ref(to_checkpoint,
                                    checkpoints.checkpoint_dir(directory, state.settings))
     cutover = plan_rollback_translated(source, state.settings, path, groups, topics,

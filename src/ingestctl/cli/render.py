@@ -102,11 +102,12 @@ def stderr() -> Console:
 def emit(output: str, data, table: Callable[[object], Iterable] | None = None) -> None:
     """Print data in the chosen format. `table` turns data into views (or rich renderables)."""
     if output == "json":
-        sys.stdout.write(secrets.scrub(json.dumps(data, indent=2, default=str)) + "\n")
+        sys.stdout.write(json.dumps(secrets.scrub_data(data), indent=2) + "\n")
     elif output == "yaml":
         import yaml
 
-        sys.stdout.write(secrets.scrub(yaml.safe_dump(data, sort_keys=False, allow_unicode=True)))
+        sys.stdout.write(yaml.safe_dump(secrets.scrub_data(data), sort_keys=False,
+                                        allow_unicode=True))
     else:
         console = stdout()
         renderables = table(data) if table else [json.dumps(data, indent=2, default=str)]

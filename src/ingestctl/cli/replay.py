@@ -159,7 +159,6 @@ def replay(
     if ctx.invoked_subcommand is not None:
         return
     from ..checkpoints import checkpoint_dir
-    from ..config import resolve
     from ..errors import IncompleteReplay
     from ..parsing import (
         parse_duration_ms,
@@ -233,14 +232,7 @@ def replay(
     )
     target = source
     if to_profile or to_bootstrap_servers:
-        # --to-profile: that profile's settings; --to-bootstrap-servers alone: the source's
-        # settings (credentials, -X) pointed at other brokers.
-        target = resolve(config=state.config, profile=to_profile or state.profile,
-                         bootstrap_servers=to_bootstrap_servers,
-                         x_props=[] if to_profile else state.x_props,
-                         command_config=None if to_profile else state.command_config,
-                         schema_registry=None, connect_url=None, timeout=state.timeout)
-        target.verbose = state.verbose
+        target = state.other_cluster(to_profile, to_bootstrap_servers)
     plan = replay_plan.plan(source, target, request)
     if not execute:
         document = replay_plan.plan_document(source, plan, request.shard)

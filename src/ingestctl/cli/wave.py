@@ -99,15 +99,15 @@ def render(doc: dict) -> list:
 
 
 def _json_line(doc: dict) -> None:
-    sys.stdout.write(secrets.scrub(json.dumps(doc, default=str)) + "\n")
+    sys.stdout.write(json.dumps(secrets.scrub_data(doc)) + "\n")
     sys.stdout.flush()
 
 
 def _yaml_document(doc: dict) -> None:
     import yaml
 
-    sys.stdout.write(secrets.scrub(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True,
-                                                  explicit_start=True)))
+    sys.stdout.write(yaml.safe_dump(secrets.scrub_data(doc), sort_keys=False,
+                                    allow_unicode=True, explicit_start=True))
     sys.stdout.flush()
 
 

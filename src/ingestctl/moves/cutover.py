@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from ..config import Settings
 from ..errors import NotFoundError, RefusedError
 from ..partitions import TP, name
-from .plan import GroupPlan, Plan, partition_bounds, refuse_active_groups, refuse_plan_problems
+from .plan import (
+    GroupPlan,
+    Plan,
+    checkpoint_groups,
+    partition_bounds,
+    refuse_active_groups,
+    refuse_plan_problems,
+)
 from .planners import place_all
 from .translate import TopicMapping, Translation, content, translate
 
@@ -93,16 +100,9 @@ def plan_rollback_translated(source: Settings, target: Settings, checkpoint_path
     """`rollback --translate exact|mm2`: the checkpoint's groups, recorded on the source
     cluster, placed on this (target) cluster at the copies of the records they were to read
     next then. The source must still hold those records."""
-    from .. import checkpoints, kafka
+    from .. import kafka
 
-    cp = checkpoints.load(checkpoint_path)  # exit 7 unless intact
-    chosen = list(groups) if groups else sorted(cp.groups)
-    unknown = [g for g in chosen if g not in cp.groups]
-    if unknown:
-        raise NotFoundError(f"group {', '.join(unknown)} is not in checkpoint {checkpoint_path}; "
-                            f"it holds: {', '.join(sorted(cp.groups)) or 'no groups'}.")
-    if not chosen:
-        raise RefusedError(f"checkpoint {checkpoint_path} holds no consumer group to roll back.")
+    cp, chosen = checkpoint_groups(checkpoint_path, groups)
     source_cluster = kafka.cluster_id(kafka.Admin(source))
     if source_cluster != cp.cluster_id:
         raise RefusedError(

@@ -117,6 +117,20 @@ def refuse(message: str, problems: list[str]) -> None:
         raise RefusedError(message, details=problems)
 
 
+def checkpoint_groups(checkpoint_path: Path, groups: list[str] | None):
+    """The checkpoint (exit 7 unless intact) and the groups to move: those asked for (each
+    must be in it, else exit 4), or all it holds (none: exit 3)."""
+    cp = checkpoints.load(checkpoint_path)
+    chosen = list(groups) if groups else sorted(cp.groups)
+    unknown = [g for g in chosen if g not in cp.groups]
+    if unknown:
+        raise NotFoundError(f"group {', '.join(unknown)} is not in checkpoint {checkpoint_path}; "
+                            f"it holds: {', '.join(sorted(cp.groups)) or 'no groups'}.")
+    if not chosen:
+        raise RefusedError(f"checkpoint {checkpoint_path} holds no consumer group to roll back.")
+    return cp, chosen
+
+
 def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] | None = None,
                   topics: list[str] | None = None, by_timestamp: bool = False,
                   allow_clamp: bool = False) -> Plan:
@@ -125,14 +139,7 @@ def plan_rollback(settings: Settings, checkpoint_path: Path, groups: list[str] |
     from ..kafka import groups as kafka_groups
     from ..kafka import metadata
 
-    cp = checkpoints.load(checkpoint_path)  # exit 7 unless intact
-    chosen = list(groups) if groups else sorted(cp.groups)
-    unknown = [g for g in chosen if g not in cp.groups]
-    if unknown:
-        raise NotFoundError(f"group {', '.join(unknown)} is not in checkpoint {checkpoint_path}; "
-                            f"it holds: {', '.join(sorted(cp.groups)) or 'no groups'}.")
-    if not chosen:
-        raise RefusedError(f"checkpoint {checkpoint_path} holds no consumer group to roll back.")
+    cp, chosen = checkpoint_groups(checkpoint_path, groups)
     recorded = {g: {(t, p): o for t, parts in cp.groups[g].offsets.items()
                     for p, o in parts.items() if not topics or t in topics} for g in chosen}
     if topics:
