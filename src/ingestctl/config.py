@@ -42,6 +42,8 @@ class Settings:
     checkpoint_dir: Path = Path("checkpoints")
     replay_rate: float | None = None
     replay_max_records_per_sec: float | None = None
+    contract_idempotency_header: str | None = None
+    contract_required_headers: list[str] = field(default_factory=list)
     timeout: float = DEFAULT_TIMEOUT
     verbose: int = 0
     profile: str | None = None
