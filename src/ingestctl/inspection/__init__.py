@@ -1,0 +1,1 @@
+"""Read-only inspections of what a topic holds."""
