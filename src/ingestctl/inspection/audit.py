@@ -29,6 +29,7 @@ and does most per-record work in C iterators (map, filter, compress, Counter); o
 table probe is a Python loop.
 """
 
+import gc
 import hashlib
 import re
 import sys
@@ -193,34 +194,34 @@ class KeyIndex:
             keys: list[bytes], groups: Iterable[int] | None = None) -> None:
         """The keyed records of one partition, in offset order: their digests, offsets and
         key bytes (and group indexes when counting by group)."""
-        table, mask = self.table, self.mask
-        shift = self.shift[partition]
+        table, mask, empty = self.table, self.mask, _EMPTY
+        base = self.shift[partition] << 16  # a slot's second word: position << 16 | group
         if groups is None:
             for h, o, k in zip(digests, offsets, keys, strict=True):
-                i = (h << 1) & mask
+                i = h & mask
                 d = table[i]
                 while d != h:
-                    if d == _EMPTY:
+                    if d == empty:
                         table[i] = h
-                        table[i + 1] = (o + shift) << 16
+                        table[i + 1] = (o << 16) + base
                         break
                     i = (i + 2) & mask
                     d = table[i]
                 else:
-                    self._hit(i, partition, o + shift, k, 0)
+                    self._hit(i, partition, o + (base >> 16), k, 0)
             return
         for h, o, k, g in zip(digests, offsets, keys, groups, strict=True):
-            i = (h << 1) & mask
+            i = h & mask
             d = table[i]
             while d != h:
-                if d == _EMPTY:
+                if d == empty:
                     table[i] = h
-                    table[i + 1] = (o + shift) << 16 | g
+                    table[i + 1] = (o << 16) + base + g
                     break
                 i = (i + 2) & mask
                 d = table[i]
             else:
-                self._hit(i, partition, o + shift, k, g)
+                self._hit(i, partition, o + (base >> 16), k, g)
 
     def _hit(self, i: int, partition: int, loc: int, key: bytes, group: int) -> None:
         """A record whose key the slot at table index i already holds."""
@@ -413,12 +414,12 @@ class Scan:
                 groups = self._new_groups(values)
             self.group_records.update(groups)
         for header in self.required:
-            present = list(map(contains, ds, repeat(header)))
-            missing = n - sum(present)
+            missing = n - sum(map(contains, ds, repeat(header)))
             if missing:
                 self.missing[header] += missing
                 if groups is not None:
-                    self.group_missing[header].update(compress(groups, map(not_, present)))
+                    self.group_missing[header].update(
+                        compress(groups, map(not_, map(contains, ds, repeat(header)))))
         if self.key_header is not None:
             kvs = list(map(dict.get, ds, repeat(self.key_header)))
             keys = list(filter(None, kvs))  # an empty value is no key
@@ -587,16 +588,24 @@ def audit(settings: Settings, topic: str, request: WindowRequest, contract: Cont
     total_offsets = sum(e - s for s, e in window.values())
     began = time.monotonic()
     next_report = began
-    with RangeReader(settings, topic, window, **CONSUMER_TUNING) as reader:
-        while reader.pending:
-            msgs = reader.batch(BATCH)
-            if msgs:
-                finished = scan.feed(msgs)
-                if finished:
-                    reader.finish(finished)
-            if progress is not None and time.monotonic() >= next_report:
-                progress(scan.offsets_read(), total_offsets, scan.total_records)
-                next_report = time.monotonic() + 0.25
+    # The read allocates a few short-lived containers per record and makes no reference
+    # cycles: the cyclic collector would only walk them (a fifth of the audit's time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with RangeReader(settings, topic, window, **CONSUMER_TUNING) as reader:
+            while reader.pending:
+                msgs = reader.batch(BATCH)
+                if msgs:
+                    finished = scan.feed(msgs)
+                    if finished:
+                        reader.finish(finished)
+                if progress is not None and time.monotonic() >= next_report:
+                    progress(scan.offsets_read(), total_offsets, scan.total_records)
+                    next_report = time.monotonic() + 0.25
+    finally:
+        if collecting:
+            gc.enable()
     duration = time.monotonic() - began
     if progress is not None:
         progress(total_offsets, total_offsets, scan.total_records)
