@@ -18,11 +18,11 @@ starts (the replay's window planner resolves it):
   big-endian id) and their records, values not in the wire format, ids the registry lacks.
 
 Memory stays small because keys are never kept: each K value becomes a 64-bit digest
-(CPython's keyed SipHash of the bytes, or BLAKE2b-64 where the interpreter's hash is not a
-64-bit SipHash) in an open-addressing table of flat arrays sized once from the window's
-offsets: 8 bytes of digest, 4 of position (partition and offset) and 1 of counts a slot,
-+2 with `by`, at most 60 % full, so about 22 bytes a record (25 with `by`). At 10 million
-keys the odds that two distinct keys share a digest are about n²/2⁶⁵ = 2.7e-6.
+(CPython's SipHash of the bytes, keyed per process, or BLAKE2b-64 where the interpreter's
+hash is not a 64-bit SipHash) in an open-addressing table sized once from the window's
+offsets, at most 75 % full: 16 bytes a slot (digest; position and group) and a count
+byte, about 23 bytes a record of the window. At 10 million keys the odds that two distinct
+keys share a digest are about n²/2⁶⁵ = 2.7e-6.
 
 The hot path works on runs of one partition's messages (librdkafka hands them out that way)
 and does most per-record work in C iterators (map, filter, compress, Counter); only the
@@ -68,7 +68,6 @@ ID_CAP = 10_000  # distinct schema ids listed; records with further ids: other_i
 REGISTRY_LOOKUPS = 1_000
 
 _EMPTY = -1  # CPython's hash() never returns -1; the BLAKE2b fallback maps it to -2
-_MAX_LOAD = 0.7
 _COUNT = 0x7F  # a slot's count byte: duplicates (saturating; exact in `overflow`) ...
 _CROSS = 0x80  # ... and whether the key was seen on more than one partition
 
@@ -139,8 +138,9 @@ class Contract:
 class KeyIndex:
     """Which idempotency keys the window holds, as 64-bit digests in one flat array.
 
-    Slot i is two 64-bit words, side by side so that a probe touches one cache line: the
-    key's digest, and its first record's position and group, `loc << 16 | group`. A
+    Slot s is two 64-bit words at table[2s] and table[2s + 1], side by side so that a probe
+    touches one cache line: the key's digest, and its first record's position and group,
+    `loc << 16 | group`. Linear probing from slot digest % size. A
     position (`loc`) numbers the window's records partition by partition, ascending, offsets
     ascending within each; a group is the index of the first record's `by` value (0 without
     `by`). A separate byte per slot counts the key's duplicates (saturating at 127, the exact
@@ -154,13 +154,9 @@ class KeyIndex:
 
     def __init__(self, window: dict[int, tuple[int, int]]):
         spans = {p: (s, e) for p, (s, e) in sorted(window.items()) if s < e}
-        capacity = sum(e - s for s, e in spans.values())
-        size = 16
-        while size * _MAX_LOAD < capacity:
-            size *= 2
-        self.size = size
-        self.mask = (size - 1) << 1  # an even index: the slot's digest word
-        self.table = array("q", [_EMPTY, 0]) * size
+        self.size = self.slots_for(sum(e - s for s, e in spans.values()))
+        self.end = 2 * self.size  # the table's length in words
+        self.table = array("q", [_EMPTY, 0]) * self.size
         self.partitions: list[int] = []
         self.bases: list[int] = []
         self.shift: dict[int, int] = {}
@@ -173,7 +169,7 @@ class KeyIndex:
         if base >= 2**47:
             raise UsageError("the window holds more than 2^47 offsets; narrow it with "
                              "--start/--end or --partitions.")
-        self.counts = bytearray(size)
+        self.counts = bytearray(self.size)
         self.overflow: dict[int, int] = {}
         self.hit_slots = array("q")
         self.hit_locs = array("q")
@@ -183,42 +179,49 @@ class KeyIndex:
         self.duplicates = 0
 
     @staticmethod
-    def memory_bytes(records: int) -> int:
-        """The table's size for a window of this many offsets."""
-        size = 16
-        while size * _MAX_LOAD < records:
-            size *= 2
-        return size * 17
+    def slots_for(records: int) -> int:
+        """Slots for a window of this many offsets: at most 75 % full. Not a power of two, so
+        that a window just past one does not double the memory."""
+        return max(16, -(-records * 4 // 3))
+
+    @classmethod
+    def memory_bytes(cls, records: int) -> int:
+        """The table's size for a window of this many offsets: 17 bytes a slot."""
+        return cls.slots_for(records) * 17
 
     def add(self, partition: int, digests: Iterable[int], offsets: Iterable[int],
             keys: list[bytes], groups: Iterable[int] | None = None) -> None:
         """The keyed records of one partition, in offset order: their digests, offsets and
         key bytes (and group indexes when counting by group)."""
-        table, mask, empty = self.table, self.mask, _EMPTY
+        table, size, end, empty = self.table, self.size, self.end, _EMPTY
         base = self.shift[partition] << 16  # a slot's second word: position << 16 | group
         if groups is None:
             for h, o, k in zip(digests, offsets, keys, strict=True):
-                i = h & mask
+                i = (h % size) << 1
                 d = table[i]
                 while d != h:
                     if d == empty:
                         table[i] = h
                         table[i + 1] = (o << 16) + base
                         break
-                    i = (i + 2) & mask
+                    i += 2
+                    if i == end:
+                        i = 0
                     d = table[i]
                 else:
                     self._hit(i, partition, o + (base >> 16), k, 0)
             return
         for h, o, k, g in zip(digests, offsets, keys, groups, strict=True):
-            i = h & mask
+            i = (h % size) << 1
             d = table[i]
             while d != h:
                 if d == empty:
                     table[i] = h
                     table[i + 1] = (o << 16) + base + g
                     break
-                i = (i + 2) & mask
+                i += 2
+                if i == end:
+                    i = 0
                 d = table[i]
             else:
                 self._hit(i, partition, o + (base >> 16), k, g)
