@@ -435,3 +435,18 @@ def test_fail_on_duplicates_needs_an_idempotency_header(cli, kafka_bootstrap, ev
                  "--fail-on", "duplicates")
     assert result.code == ExitCode.USAGE
     assert "--fail-on duplicates needs an idempotency header" in result.stderr
+
+
+def test_an_unreachable_registry_exits_5_before_reading(cli, kafka_bootstrap, events):
+    result = cli("--timeout", "3", *audit_args(kafka_bootstrap, events.topic,
+                                               registry="http://127.0.0.1:1/apis/ccompat/v7"))
+    assert result.code == ExitCode.CLUSTER, result.stderr
+    assert "cannot reach the schema registry at http://127.0.0.1:1" in result.stderr
+    assert result.stdout == ""
+
+
+def test_examples_zero_and_a_clean_report(cli, kafka_bootstrap, clean):
+    doc = cli(*audit_args(kafka_bootstrap, clean.topic, "--examples", "0"), "-o", "json").json()
+    assert doc["duplicates"]["examples"] == []
+    assert doc["duplicates"]["max_repeats"] == 0
+    assert [p["duplicates"] for p in doc["partitions"]] == [0] * PARTITIONS
