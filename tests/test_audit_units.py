@@ -362,3 +362,13 @@ def test_failures_sentence():
     clean = {"topic": "t", "duplicates": {"records": 0, "keys": 0, "header": "idem"},
              "missing_headers": {"producer": 0}}
     assert failures(clean, "any") is None
+
+
+def test_a_window_whose_key_table_would_not_fit_is_refused_before_reading():
+    from ingestctl.inspection.audit import _check_memory
+
+    _check_memory(1_000_000)  # 23 MB: fine anywhere
+    with pytest.raises(UsageError) as exc:
+        _check_memory(10**12)  # a trillion offsets: 21 TiB of table
+    assert "the window holds 1,000,000,000,000 offsets" in exc.value.message
+    assert "narrow it (--start/--end, --partitions)" in exc.value.message

@@ -587,8 +587,13 @@ def audit(settings: Settings, topic: str, request: WindowRequest, contract: Cont
         found = metadata.list_offsets(admin, {tp: spec.end_time for tp in tps})
         end_at = {p: found[(topic, p)].offset for p in partitions}
     window = plan_window(spec, topic, partitions, log_start, stable_end, start_at, end_at)
-    scan = Scan(contract, window, schema_ids=registry is not None)
     total_offsets = sum(e - s for s, e in window.values())
+    if contract.key_header is not None:
+        _check_memory(total_offsets)
+    try:
+        scan = Scan(contract, window, schema_ids=registry is not None)
+    except MemoryError:
+        raise _too_large(total_offsets, None) from None
     began = time.monotonic()
     next_report = began
     # The read allocates a few short-lived containers per record and makes no reference
@@ -624,6 +629,28 @@ def audit(settings: Settings, topic: str, request: WindowRequest, contract: Cont
         if duration > 0 else None,
     }
     return doc
+
+
+def _check_memory(offsets: int) -> None:
+    """Refuse before reading a window whose key table would not fit in the memory available
+    (a MemoryError an hour into the read would help nobody)."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        available = int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return
+    if KeyIndex.memory_bytes(offsets) > available * 0.8:
+        raise _too_large(offsets, available)
+
+
+def _too_large(offsets: int, available: int | None) -> UsageError:
+    need = KeyIndex.memory_bytes(offsets) / 2**30
+    have = f", and {available / 2**30:.1f} GiB are available" if available else ""
+    return UsageError(
+        f"the window holds {offsets:,} offsets: counting duplicates over it needs about "
+        f"{need:.1f} GiB for the key table{have}; narrow it (--start/--end, --partitions) or "
+        "leave out --idempotency-header.")
 
 
 def _registry(settings: Settings):
