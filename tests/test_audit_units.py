@@ -372,3 +372,51 @@ def test_a_window_whose_key_table_would_not_fit_is_refused_before_reading():
         _check_memory(10**12)  # a trillion offsets: 21 TiB of table
     assert "the window holds 1,000,000,000,000 offsets" in exc.value.message
     assert "narrow it (--start/--end, --partitions)" in exc.value.message
+
+
+def test_the_table_keeps_big_numbers_whole_in_80_columns():
+    """Offsets in the trillions, a long tenant and a long key: numbers stay whole."""
+    import io
+
+    from rich.console import Console
+
+    from ingestctl.cli.topics import _audit_table
+
+    big = 1_234_567_890_123
+    doc = {
+        "topic": "payments.authorized", "records": 9_876_543_210, "bytes": 98_765_432_100_000,
+        "window": {"start": "2026-11-26T02:10:00.000Z", "end": None, "partitions": [0, 11],
+                   "offsets": 9_876_543_210, "ends_fixed_at": "2026-11-26T03:40:00.000Z"},
+        "duplicates": {"header": "idempotency-key", "records": 123_456_789, "keys": 98_765_432,
+                       "cross_partition_keys": 1_234_567, "max_repeats": 4_321,
+                       "without_key": 7,
+                       "examples": [{"key": "k" * 60, "records": 4_322, "partitions": [0, 11],
+                                     "occurrences": [{"partition": 11, "offset": big + i}
+                                                     for i in range(10)]}]},
+        "missing_headers": {"schema-version": 55_555},
+        "by_header": "tenant",
+        "by": {"a-very-long-tenant-name-that-goes-on-and-on": {
+            "records": 9_876_543_210, "missing_headers": {"schema-version": 55_555},
+            "duplicates": {"records": 123_456_789, "keys": 98_765_432,
+                           "cross_partition_keys": 1_234_567, "max_repeats": 4_321,
+                           "without_key": 7}}},
+        "by_absent": None, "by_other": None,
+        "partitions": [{"partition": p, "start": big, "end": big + 4_938_271_605,
+                        "records": 4_938_271_605, "bytes": 49_382_716_050_000,
+                        "duplicates": 61_728_394, "share": 0.5} for p in (0, 11)],
+        "partition_skew": 1.0, "schemas": None,
+    }
+    out = io.StringIO()
+    console = Console(file=out, width=80, highlight=False, soft_wrap=False)
+    for item in _audit_table(doc):
+        console.print(item)
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80, out.getvalue()
+    assert any(line.split() == ["11", str(big), str(big + 4_938_271_605), "4938271605",
+                                "49382716050000", "61728394", "50.0%"] for line in lines)
+    # The tenant is shortened, and the split's least needed columns left out, before any
+    # number is cut.
+    assert any(line.split()[1:] == ["9876543210", "123456789", "98765432", "55555"]
+               and line.startswith("a-very-long-tenant-name") and "…" in line
+               for line in lines), out.getvalue()
+    assert any("4322" in line.split() for line in lines), out.getvalue()

@@ -347,18 +347,50 @@ class _AuditProgress:
 
 
 _AUDIT_NUMBERS = {"dups", "share", "keys", "x-part", "max", "missing", "records", "bytes"}
+_TABLE_WIDTH = 80
 
 
-def _fixed(table, widths: dict[str, int] | None = None):
-    """Numbers and identifiers on one line each: a value wider than its column (a long header
-    value) is shortened with … rather than wrapped."""
+def _fitted(title: str | None, columns: list[str], rows, *, shrink: str | None = None,
+            optional: tuple[str, ...] = (), flowing: str | None = None):
+    """A table within 80 columns whose numbers and identifiers each stay on one line. While
+    it is too wide, `optional` columns are left out (the last first); then the `shrink`
+    column (a header value) is shortened with …. The `flowing` column (a list of positions)
+    wraps between its words."""
+    from rich.cells import cell_len
+
+    columns = list(columns)
+    rows = [["" if v is None else str(v) for v in row] for row in rows]
+
+    def widths() -> list[int]:
+        out = []
+        for i, name in enumerate(columns):
+            cells = [name, *(row[i] for row in rows)]
+            if name == flowing:
+                cells = [word for cell in cells for word in cell.split()]
+            out.append(max(map(cell_len, cells)))
+        return out
+
+    def total() -> int:
+        return sum(widths()) + 2 * (len(columns) - 1)
+
+    for name in reversed(optional):
+        if total() <= _TABLE_WIDTH:
+            break
+        i = columns.index(name)
+        columns.pop(i)
+        rows = [row[:i] + row[i + 1:] for row in rows]
+    table = make_table(title, columns, rows)
     for column in table.columns:
+        if column.header == flowing:
+            continue
         column.no_wrap = True
         column.overflow = "ellipsis"
         if column.header in _AUDIT_NUMBERS:
             column.justify = "right"
-        if widths and column.header in widths:
-            column.max_width = widths[column.header]
+    excess = total() - _TABLE_WIDTH
+    if excess > 0 and shrink in columns:
+        i = columns.index(shrink)
+        table.columns[i].max_width = max(8, widths()[i] - excess)
     return table
 
 
@@ -395,27 +427,26 @@ def _audit_table(doc: dict) -> list:
         pairs.append(("not wire format", schemas["not_wire_format"]))
         pairs.append(("tombstones", schemas["tombstones"]))
     out = [key_values(doc["topic"], pairs), ""]
-    out.append(_fixed(make_table(None, ["p", "start", "end", "records", "bytes", "dups",
-                                        "share"], [
+    out.append(_fitted(None, ["p", "start", "end", "records", "bytes", "dups", "share"], [
         (p["partition"], p["start"], p["end"], p["records"], p["bytes"],
          "-" if p["duplicates"] is None else p["duplicates"], f"{p['share']:.1%}")
-        for p in doc["partitions"]])))
+        for p in doc["partitions"]], optional=("start", "end")))
     if doc["by"] is not None:
         groups = [(name, entry) for name, entry in doc["by"].items()]
         groups += [(f"({label})", doc[field]) for label, field in
                    (("no header", "by_absent"), ("other values", "by_other")) if doc[field]]
-        out += ["", _fixed(make_table(f"by {doc['by_header']}", [
+        out += ["", _fitted(f"by {doc['by_header']}", [
             "value", "records", "dups", "keys", "x-part", "max", "missing"], [
             (name, e["records"],
              *((e["duplicates"]["records"], e["duplicates"]["keys"],
                 e["duplicates"]["cross_partition_keys"], e["duplicates"]["max_repeats"])
                if e["duplicates"] else ("-",) * 4),
              sum(e["missing_headers"].values()))
-            for name, e in groups]), {"value": 28})]
+            for name, e in groups], shrink="value", optional=("x-part", "max"))]
     if dups and dups["examples"]:
-        out += ["", _fixed(make_table("duplicate examples", ["key", "records", "at (p:offset)"], [
+        out += ["", _fitted("duplicate examples", ["key", "records", "at (p:offset)"], [
             (("base64:" if e.get("key_encoding") == "base64" else "") + e["key"], e["records"],
              " ".join(f"{o['partition']}:{o['offset']}" for o in e["occurrences"][:3])
              + (f" +{e['records'] - 3}" if e["records"] > 3 else ""))
-            for e in dups["examples"]]), {"key": 36})]
+            for e in dups["examples"]], shrink="key", flowing="at (p:offset)")]
     return out
