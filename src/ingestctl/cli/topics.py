@@ -302,6 +302,12 @@ def audit(
     with _AuditProgress(topic) as progress:
         doc = auditing.audit(settings, topic, request, contract, fail_on, progress)
     emit(state.output, doc, _audit_table)
+    if doc["by_other"]:
+        note(f"header {by_header} has more than {auditing.GROUP_CAP:,} distinct values; "
+             f"the records of the rest are counted together under by_other.")
+    if doc["schemas"] and doc["schemas"]["other_id_records"]:
+        note(f"values carry more than {auditing.ID_CAP:,} distinct schema ids (is the topic "
+             "in the wire format at all?); the records of the rest are other_id_records.")
     sentence = auditing.failures(doc, fail_on)
     if sentence:
         raise RefusedError(sentence)
