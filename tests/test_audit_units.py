@@ -15,6 +15,8 @@ from ingestctl.inspection.audit import (
     Contract,
     KeyIndex,
     Scan,
+    blake2b_64,
+    digest_function,
     failures,
 )
 
@@ -249,6 +251,20 @@ def test_long_probe_chains_give_the_same_counts(stream, contract, home):
     ids = {k: i for i, k in enumerate(KEYS)}
     compare(delivered, batches_by(cuts), contract, window,
             digest=lambda k: (ids[k] + 1) * size + start)
+
+
+@settings(max_examples=50, deadline=None)
+@given(stream=streams(), contract=CONTRACTS)
+def test_the_blake2b_digest_gives_the_same_counts(stream, contract):
+    """The digest used where the interpreter's hash is not a 64-bit SipHash."""
+    delivered, window, cuts = stream
+    compare(delivered, batches_by(cuts), contract, window, digest=blake2b_64)
+
+
+def test_digests():
+    assert digest_function() is hash  # CPython on 64 bits: SipHash
+    assert blake2b_64(b"k") == blake2b_64(b"k") != blake2b_64(b"l")
+    assert -2**63 <= blake2b_64(b"k") < 2**63
 
 
 # --- specific behaviours --------------------------------------------------------------------

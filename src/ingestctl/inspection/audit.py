@@ -85,13 +85,13 @@ def digest_function() -> Callable[[bytes], int]:
     be consistent within one audit."""
     if sys.hash_info.width == 64 and sys.hash_info.algorithm.startswith("siphash"):
         return hash
-
-    def blake2b_64(value: bytes) -> int:
-        d = int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little",
-                           signed=True)
-        return -2 if d == _EMPTY else d
-
     return blake2b_64
+
+
+def blake2b_64(value: bytes) -> int:
+    """BLAKE2b with an 8-byte digest, as a signed 64-bit int other than -1."""
+    d = int.from_bytes(hashlib.blake2b(value, digest_size=8).digest(), "little", signed=True)
+    return -2 if d == _EMPTY else d
 
 
 @dataclass(frozen=True)
