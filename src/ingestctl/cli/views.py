@@ -6,7 +6,21 @@ numbers, states and times are never split; only free text is cut, with an ellips
 
 import json
 
-from .render import IDENT, NUMBER, PATH, STATE, TEXT, TIME, Col, Pairs, Table, cut, dash, duration
+from .render import (
+    IDENT,
+    NUMBER,
+    PATH,
+    STATE,
+    TEXT,
+    TIME,
+    Col,
+    Pairs,
+    Table,
+    cut,
+    dash,
+    duration,
+    time_form,
+)
 
 
 def tasks_text(tasks: list[dict] | None) -> str:
@@ -237,4 +251,69 @@ def connector_move_plan(data: dict) -> list:
         state = c["state"] + (f" -> {c['final_state']}" if c["final_state"] else "")
         out.append(_moves(f"connector {c['connector']} ({state}), group {c['group']}",
                           c["partitions"]))
+    return out
+
+
+def audit(doc: dict) -> list:
+    """`topics audit`: the counts, per partition (records, duplicates, share), per header value
+    when split, and examples of duplicated keys."""
+    dups = doc["duplicates"]
+    window = doc["window"]
+    pairs = [("records", doc["records"]), ("bytes", doc["bytes"]),
+             ("partitions", f"{len(window['partitions'])}, {window['offsets']} offsets, "
+                            f"ends fixed {time_form(window['ends_fixed_at'], 1)} UTC", TEXT)]
+    if window["start"] or window["end"]:
+        pairs.append(("window", f"{time_form(window['start'], 1) or 'log-start'} to "
+                                f"{time_form(window['end'], 1) or 'end'} UTC", TEXT))
+    if dups is None:
+        pairs.append(("duplicates", "not checked: no --idempotency-header", TEXT))
+    else:
+        pairs += [("duplicates", f"{dups['records']} records of {dups['keys']} keys "
+                                 f"(by {dups['header']})", TEXT),
+                  ("on >1 partition", f"{dups['cross_partition_keys']} keys"),
+                  ("max repeats", dups["max_repeats"]),
+                  ("without key", dups["without_key"])]
+    for header, n in doc["missing_headers"].items():
+        pairs.append((f"without {header}", n))
+    if doc["partition_skew"] is not None:
+        pairs.append(("partition skew", f"{doc['partition_skew']} (largest / mean)"))
+    schemas = doc["schemas"]
+    if schemas is None:
+        pairs.append(("schemas", "not checked: no schema registry", TEXT))
+    else:
+        ids = ", ".join(f"{s['id']}: {s['records']}" for s in schemas["ids"][:6])
+        more = len(schemas["ids"]) - 6
+        pairs.append(("schema ids", (ids or "none") + (f", +{more} more" if more > 0 else ""),
+                      TEXT))
+        pairs.append(("unknown ids", f"{', '.join(map(str, schemas['unknown_ids'])) or 'none'}"
+                                     f" ({schemas['unknown_id_records']} records)", TEXT))
+        pairs.append(("not wire format", schemas["not_wire_format"]))
+        pairs.append(("tombstones", schemas["tombstones"]))
+    out = [Pairs(doc["topic"], pairs), ""]
+    out.append(Table(None, [Col("p", NUMBER), Col("start", NUMBER, optional=1),
+                            Col("end", NUMBER, optional=1), Col("records", NUMBER),
+                            Col("bytes", NUMBER), Col("dups", NUMBER), Col("share", NUMBER)], [
+        (p["partition"], p["start"], p["end"], p["records"], p["bytes"],
+         dash(p["duplicates"]), f"{p['share']:.1%}") for p in doc["partitions"]]))
+    if doc["by"] is not None:
+        groups = list(doc["by"].items())
+        groups += [(f"({label})", doc[field]) for label, field in
+                   (("no header", "by_absent"), ("other values", "by_other")) if doc[field]]
+        out += ["", Table(f"by {doc['by_header']}", [
+            Col("value", TEXT), Col("records", NUMBER), Col("dups", NUMBER),
+            Col("keys", NUMBER), Col("x-part", NUMBER, optional=1),
+            Col("max", NUMBER, optional=1), Col("missing", NUMBER)], [
+            (name, e["records"],
+             *((e["duplicates"]["records"], e["duplicates"]["keys"],
+                e["duplicates"]["cross_partition_keys"], e["duplicates"]["max_repeats"])
+               if e["duplicates"] else ("-",) * 4),
+             sum(e["missing_headers"].values()))
+            for name, e in groups])]
+    if dups and dups["examples"]:
+        out += ["", Table("duplicate examples", [
+            Col("key", TEXT), Col("records", NUMBER), Col("at (p:offset)", TEXT)], [
+            (("base64:" if e.get("key_encoding") == "base64" else "") + e["key"], e["records"],
+             " ".join(f"{o['partition']}:{o['offset']}" for o in e["occurrences"][:3])
+             + (f" +{e['records'] - 3}" if e["records"] > 3 else ""))
+            for e in dups["examples"]])]
     return out

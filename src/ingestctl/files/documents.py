@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import yaml
 
-from ..errors import InvalidFileError
+from ..errors import InvalidFileError, UsageError
 from ..parsing import parse_time_ms
 
 TIME_TEXT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -106,9 +106,12 @@ class FieldReader:
         value = self.get(data, key, where)
         if value is None and optional:
             return None
+        expected = ("must be a UTC time like 2026-11-26T21:00:00.000Z" +
+                    (" or null" if optional else ""))
         if not isinstance(value, str) or not TIME_TEXT.match(value):
-            self.fail(f"{where}{key}",
-                      "must be a UTC time like 2026-11-26T21:00:00.000Z" +
-                      (" or null" if optional else ""))
-        return parse_time_ms(value)
+            self.fail(f"{where}{key}", expected)
+        try:
+            return parse_time_ms(value)
+        except UsageError:  # the right shape, but no such day or hour (month 00, hour 25)
+            self.fail(f"{where}{key}", expected)
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, Message, TopicPartition
 
 from ..config import Settings
 from ..errors import ClusterError
@@ -169,3 +169,86 @@ def scan_committed(settings: Settings, topic: str, ranges: dict[int, tuple[int, 
     finally:
         consumer.close()
     return seen
+
+
+class RangeReader:
+    """The raw messages of offset ranges of one topic, batch by batch, for a caller that
+    reads more records than fit in memory and counts them itself (`topics audit`).
+
+    Each partition is assigned at its start offset (read_committed). The caller says which
+    partitions it finished (it met a message at or past the end: messages past a partition's
+    end may still be delivered, and the caller drops them); those are paused. A partition
+    whose position passed its end finishes by itself, since control records of transactions
+    are never delivered. Errors raise the translated IngestError; a read that makes no
+    progress for the settings' timeout raises ClusterError. `overrides` are consumer
+    properties (fetch tuning)."""
+
+    _POSITION_CHECK_SECONDS = 0.5
+
+    def __init__(self, settings: Settings, topic: str, ranges: dict[int, tuple[int, int]],
+                 **overrides):
+        self.settings = settings
+        self.topic = topic
+        self.ends = {p: end for p, (start, end) in ranges.items() if start < end}
+        self.pending = set(self.ends)
+        self._consumer = None
+        if self.pending:
+            self._consumer = new_consumer(settings, **overrides)
+            self._consumer.assign([TopicPartition(topic, p, ranges[p][0])
+                                   for p in sorted(self.pending)])
+        self._last_progress = self._last_check = time.monotonic()
+
+    def __enter__(self) -> "RangeReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def batch(self, size: int = 1000) -> list:
+        """Up to `size` messages (confluent_kafka Messages without errors), fewer when no
+        more arrived within 0.1 s."""
+        if not self.pending:
+            return []
+        # Full batches: the caller's cost is per batch as much as per message, and a consumer
+        # that outpaces the fetcher loses nothing by waiting for one.
+        msgs = self._consumer.consume(size, timeout=0.1)
+        now = time.monotonic()
+        if msgs:
+            self._last_progress = now
+            if any(map(Message.error, msgs)):  # in C: this runs for every message
+                msgs = self._without_errors(msgs)
+        if not msgs or now - self._last_check >= self._POSITION_CHECK_SECONDS:
+            self._last_check = now
+            positions = self._consumer.position(
+                [TopicPartition(self.topic, p) for p in sorted(self.pending)])
+            self.finish([tp.partition for tp in positions
+                         if tp.offset >= 0 and tp.offset >= self.ends[tp.partition]])
+        if self.pending and now - self._last_progress > self.settings.timeout:
+            names = ", ".join(f"{self.topic}[{p}]" for p in sorted(self.pending)[:5])
+            raise ClusterError(
+                f"reading records stalled for {self.settings.timeout:g} s on {names}; "
+                "check that the brokers are up (or raise --timeout)."
+            )
+        return msgs
+
+    def _without_errors(self, msgs: list) -> list:
+        kept = []
+        for msg in msgs:
+            err = msg.error()
+            if err is None:
+                kept.append(msg)
+            elif err.code() != KafkaError._PARTITION_EOF:
+                raise describe(err, self.settings, f"reading {self.topic}")
+        return kept
+
+    def finish(self, partitions) -> None:
+        """Stop reading these partitions (each reached its end)."""
+        done = sorted(p for p in set(partitions) if p in self.pending)
+        if done:
+            self.pending.difference_update(done)
+            self._consumer.pause([TopicPartition(self.topic, p) for p in done])
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
