@@ -35,9 +35,9 @@ def _dedupe_text(dedupe: dict | None) -> str:
     text = (f"by header {dedupe['header']}, "
             + (f"within {horizon:g} s of a written copy" if horizon is not None
                else "over the whole window"))
-    if dedupe["scope"] == "shard":
-        text += (f"; per shard ({dedupe['shards']} shards): a key repeated on a partition of "
-                 "another shard is written once in each")
+    if dedupe["scope"] == "shard":  # first: a table may cut the end of the line
+        text = (f"per shard ({dedupe['shards']} shards), {text}: a key repeated on a "
+                "partition of another shard is written once in each")
     return text
 
 
