@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .context import app_context, refuse_empty
+from .options import Dir
 from .render import emit, make_table, note
 
 app = typer.Typer(
@@ -98,9 +99,7 @@ def groups(
         "MirrorMaker 2's checkpoints; timestamp: the first record at or after its time.")
     ] = "exact",
     mm2_alias: MirrorAlias = None,
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Where audit.jsonl is kept (default: the profile's checkpoint_dir, "
-        "else ./checkpoints).")] = None,
+    directory: Dir = None,
     plan_out: Annotated[Path | None, typer.Option(
         "--plan-out", help="Save the plan, to apply later with `ingestctl -b TARGET rollback "
         "--from-plan FILE --execute`.")] = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .context import app_context
+from .options import Dir
 from .render import emit, key_values, note
 
 app = typer.Typer(
@@ -38,9 +39,7 @@ def sink_outage(
         "what was written during the outage (then exit 6).")] = "10m",
     report: Annotated[Path | None, typer.Option(
         "--report", help="Also write the report (JSON) to this file.")] = None,
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Checkpoint directory: the connector's checkpoint and the audit log "
-        "(default: the profile's checkpoint_dir, else ./checkpoints).")] = None,
+    directory: Dir = None,
     execute: Annotated[bool, typer.Option(
         "--execute", help="Run the rehearsal (without it: the plan only).")] = False,
 ) -> None:

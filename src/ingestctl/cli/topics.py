@@ -1,7 +1,6 @@
 """`ingestctl topics list|describe|peek|audit`."""
 
 import re
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +9,7 @@ from ..errors import UsageError
 from ..parsing import format_time, parse_partitions, parse_time_ms
 from . import views
 from .context import app_context
+from .options import Dir
 from .render import emit, note
 
 app = typer.Typer(
@@ -153,9 +153,7 @@ def audit(
     to_checkpoint: Annotated[str | None, typer.Option(
         "--to-checkpoint", help="End at the end offsets this checkpoint recorded "
         "(default: the current end).")] = None,
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Checkpoint directory (default: the profile's checkpoint_dir, else "
-        "./checkpoints).")] = None,
+    directory: Dir = None,
     partitions: Annotated[str | None, typer.Option(
         "--partitions", help="Only these partitions (0,2,4-7).")] = None,
     idempotency_header: Annotated[str | None, typer.Option(

@@ -12,7 +12,8 @@ from rich.text import Text
 
 from .. import secrets
 from .context import app_context
-from .render import duration, emit, make_table, note, stdout
+from .options import Dir
+from .render import dash, duration, emit, make_table, note, stdout
 
 app = typer.Typer(
     help="A migration wave as one operating view: topics, groups, connectors, replays and "
@@ -36,10 +37,6 @@ def sparkline(values: list[int]) -> str:
                    for v in values)
 
 
-def _dash(value):
-    return "-" if value is None else value
-
-
 def _styled_state(state: str | None) -> Text:
     return Text(state or "unknown", style=_STATE_STYLES.get(state or "", "red"))
 
@@ -53,17 +50,17 @@ def render(doc: dict) -> list:
                                       "trend", ""], [])
         for g in doc["groups"]:
             table.add_row(
-                g["group"], g["state"], str(g["members"]), str(_dash(g["lag"])),
+                g["group"], g["state"], str(g["members"]), str(dash(g["lag"])),
                 duration(g["lag_seconds"]) if g["lag_seconds"] is not None else "-",
-                str(_dash(g["consumed_since_checkpoint"])),
+                str(dash(g["consumed_since_checkpoint"])),
                 sparkline([s["lag"] for s in g["lag_trend"]]),
                 _ARROWS[g["lag_direction"]])
         out.append(table)
     if doc["topics"]:
         out.append(make_table("topics", ["topic", "partitions", "end", "produced", "rate/s",
                                          "replay window from"], [
-            (t["topic"], t["partitions"], t["end"], _dash(t["produced_since_checkpoint"]),
-             _dash(t["rate_per_sec"]), t["replay_window"]["oldest_timestamp"] or "-")
+            (t["topic"], t["partitions"], t["end"], dash(t["produced_since_checkpoint"]),
+             dash(t["rate_per_sec"]), t["replay_window"]["oldest_timestamp"] or "-")
             for t in doc["topics"]]))
     if doc["connectors"]:
         table = make_table("connectors", ["connector", "type", "state", "tasks", "failed",
@@ -73,12 +70,12 @@ def render(doc: dict) -> list:
                 Text(f"{t['id']}:{t['state']}", style=_STATE_STYLES.get(t["state"], "red"))
                 for t in c["tasks"]) if c["tasks"] else Text("none")
             table.add_row(c["connector"], c["type"] or "-", _styled_state(c["state"]), tasks,
-                          str(c["failed_tasks"]), c["group"] or "-", str(_dash(c["total_lag"])))
+                          str(c["failed_tasks"]), c["group"] or "-", str(dash(c["total_lag"])))
         out.append(table)
     if doc["replays"]:
         out.append(make_table("replays", ["replay", "status", "done", "total", "records/s",
                                           "eta"], [
-            (r["replay_id"], r["status"], r["done"], r["total"], _dash(r["records_per_sec"]),
+            (r["replay_id"], r["status"], r["done"], r["total"], dash(r["records_per_sec"]),
              duration(r["eta_seconds"]) if r["eta_seconds"] is not None else "-")
             for r in doc["replays"]]))
     if doc["schemas_changed"]:
@@ -118,9 +115,7 @@ def status(
     plan: Annotated[Path | None, typer.Option(
         "--plan", help="Wave plan file naming the wave's topics, groups and connectors "
         "(default: those of the wave's newest checkpoint).")] = None,
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Checkpoint directory (default: the profile's checkpoint_dir, else "
-        "./checkpoints).")] = None,
+    directory: Dir = None,
     watch: Annotated[str | None, typer.Option(
         "--watch", metavar="INTERVAL", help="Redraw every INTERVAL (e.g. 5s) until Ctrl-C; "
         "without a terminal (or with -o json) one JSON document per line per interval.")
