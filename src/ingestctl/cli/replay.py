@@ -11,6 +11,7 @@ from . import replay_views as views
 from .context import app_context, refuse_empty
 from .options import Dir
 from .render import emit, note
+from .window import parse_window
 
 
 class _ReplayGroup(TyperGroup):
@@ -163,18 +164,15 @@ def replay(
     from ..parsing import (
         parse_duration_ms,
         parse_kv,
-        parse_partition_offsets,
-        parse_partitions,
         parse_rate,
     )
-    from ..parsing import parse_time_ms as parse_time
     from ..replay import plan as replay_plan
     from ..replay.dedupe import Dedupe
     from ..replay.model import Hooks, ReplayRequest
     from ..replay.quota import Quota
     from ..replay.run import execute as run_replay
     from ..replay.validate import Validation
-    from ..replay.window import Selection, WindowSpec, check_replay_id, parse_shard
+    from ..replay.window import Selection, check_replay_id, parse_shard
 
     state = app_context(ctx)
     refuse_empty(("--to-profile", to_profile), ("--to-bootstrap-servers", to_bootstrap_servers))
@@ -185,32 +183,12 @@ def replay(
                          "shards here.")
     if workers is not None and not 1 <= workers <= 64:
         raise UsageError("--workers must be between 1 and 64.")
-    narrowed = tuple(parse_partitions(partitions)) if partitions else None
     source = state.settings
     audit_dir = checkpoint_dir(directory, source)
-    checkpoint_cluster = None
-    if from_checkpoint:
-        if start or start_offset or end_offset:
-            raise UsageError("--from-checkpoint gives the window's start: leave out --start, "
-                             "--start-offset and --end-offset (end it with --to-checkpoint or "
-                             "--end TIME).")
-        if end and to_checkpoint:
-            raise UsageError("give the window's end by --to-checkpoint or by --end, not both.")
-        window, checkpoint_cluster = replay_plan.checkpoint_window(
-            audit_dir, from_topic, from_checkpoint, group, to_checkpoint, narrowed,
-            end_time=parse_time(end, "--end") if end else None)
-    elif group or to_checkpoint:
-        raise UsageError("--group and --to-checkpoint need --from-checkpoint.")
-    else:
-        window = WindowSpec(
-            start_time=parse_time(start, "--start") if start else None,
-            end_time=parse_time(end, "--end") if end else None,
-            start_offset=parse_partition_offsets(start_offset, "--start-offset")
-            if start_offset else None,
-            end_offset=parse_partition_offsets(end_offset, "--end-offset")
-            if end_offset else None,
-            partitions=narrowed,
-        )
+    window, checkpoint_cluster = parse_window(
+        audit_dir, from_topic, start=start, end=end, start_offset=start_offset,
+        end_offset=end_offset, from_checkpoint=from_checkpoint, group=group,
+        to_checkpoint=to_checkpoint, partitions=partitions)
     selection = Selection.parse([parse_kv(f, "--filter-header") for f in filter_header or []],
                                 filter_key, list(drop_header or []))
     if dedupe_horizon is not None and dedupe_header is None:

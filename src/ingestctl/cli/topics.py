@@ -11,6 +11,7 @@ from . import views
 from .context import app_context
 from .options import Dir
 from .render import emit, note
+from .window import parse_window
 
 app = typer.Typer(
     help="Topics: partitions, watermarks, retention, the replay window, and their records.",
@@ -175,7 +176,6 @@ def audit(
     from ..errors import RefusedError
     from ..inspection import audit as auditing
     from ..inspection import audit_scan
-    from ..parsing import parse_partition_offsets
 
     state = app_context(ctx)
     settings = state.settings
@@ -187,35 +187,14 @@ def audit(
         by_header=by_header, examples=examples)
     contract.validate()
     contract.check_fail_on(fail_on)
-    narrowed = tuple(parse_partitions(partitions)) if partitions else None
+    from ..checkpoints import checkpoint_dir
+
+    spec, checkpoint_cluster = parse_window(
+        checkpoint_dir(directory, settings), topic, start=start, end=end,
+        start_offset=start_offset, end_offset=end_offset, from_checkpoint=from_checkpoint,
+        group=group, to_checkpoint=to_checkpoint, partitions=partitions)
     start_ms = parse_time_ms(start, "--start") if start else None
     end_ms = parse_time_ms(end, "--end") if end else None
-    checkpoint_cluster = None
-    if from_checkpoint:
-        from ..checkpoints import checkpoint_dir
-        from ..replay.plan import checkpoint_window
-
-        if start or start_offset or end_offset:
-            raise UsageError("--from-checkpoint gives the window's start: leave out --start, "
-                             "--start-offset and --end-offset (end it with --to-checkpoint or "
-                             "--end TIME).")
-        if end and to_checkpoint:
-            raise UsageError("give the window's end by --to-checkpoint or by --end, not both.")
-        spec, checkpoint_cluster = checkpoint_window(
-            checkpoint_dir(directory, settings), topic, from_checkpoint, group, to_checkpoint,
-            narrowed, end_time=end_ms)
-    elif group or to_checkpoint:
-        raise UsageError("--group and --to-checkpoint need --from-checkpoint.")
-    else:
-        from ..replay.window import WindowSpec
-
-        spec = WindowSpec(
-            start_time=start_ms, end_time=end_ms,
-            start_offset=parse_partition_offsets(start_offset, "--start-offset")
-            if start_offset else None,
-            end_offset=parse_partition_offsets(end_offset, "--end-offset")
-            if end_offset else None,
-            partitions=narrowed)
     given = {"start": format_time(start_ms), "end": format_time(end_ms),
              "start_offset": _offsets_given(spec.start_offset if start_offset else None),
              "end_offset": _offsets_given(spec.end_offset if end_offset else None),
