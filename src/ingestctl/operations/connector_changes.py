@@ -73,6 +73,7 @@ def execute(settings: Settings, action: str, names: list[str], audit_dir: Path,
     for row in doc["connectors"]:
         name = row["connector"]
         if row["change"]:
+            before = None  # a restart's status before it (see Connect.wait_for_state)
             if action == "pause":
                 connect.pause(name)
             elif action == "resume":
@@ -80,13 +81,15 @@ def execute(settings: Settings, action: str, names: list[str], audit_dir: Path,
             elif action == "stop":
                 connect.stop(name)
             else:
+                before = connect.status(name)
                 connect.restart(name, only_failed=not all_tasks)
             progress(f"{action}: {name} {row['plan']}")
             fields = dict(connector=name, connect_url=connect.url,
                           state_before=row["state_before"], tasks_before=row["tasks_before"],
                           all_tasks=all_tasks)
             try:
-                after = connect.wait_for_state(name, TARGET[action])
+                after = connect.wait_for_state(
+                    name, TARGET[action], restarted=before)
             except IngestError as exc:
                 # The change was asked for: the audit log says so, and what went wrong.
                 audit.record(audit_dir, f"connectors {action}", cluster, **fields,

@@ -263,13 +263,20 @@ class Connect:
                              connector=name)
         return (body or {}).get("message", "")
 
-    def wait_for_state(self, name: str, state: str, timeout: float | None = None
-                       ) -> ConnectorStatus:
+    def wait_for_state(self, name: str, state: str, timeout: float | None = None,
+                       restarted: ConnectorStatus | None = None) -> ConnectorStatus:
         """Poll until the connector is in `state`: STOPPED also needs its tasks gone (its sink
         group then has no members), RUNNING needs at least one task and every task RUNNING,
-        PAUSED every task PAUSED. A FAILED task while waiting for RUNNING ends the wait."""
+        PAUSED every task PAUSED. A FAILED task while waiting for RUNNING ends the wait,
+        except, after a restart, one still showing the failure it had before (`restarted`:
+        the status then): Connect reports the restart a moment after accepting it."""
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
+        stale = set()
+        if restarted is not None:
+            stale = {t.id for t in restarted.tasks if t.state == "FAILED"}
+            if restarted.state == "FAILED":
+                stale.add("connector")
         while True:
             try:
                 current = self.status(name)
@@ -281,8 +288,12 @@ class Connect:
                 continue
             if _reached(current, state):
                 return current
-            failed = [t for t in current.tasks if t.state == "FAILED"]
-            if state == "RUNNING" and (failed or current.state == "FAILED"):
+            stale -= {t.id for t in current.tasks if t.state != "FAILED"}
+            if current.state != "FAILED":
+                stale.discard("connector")
+            failed = [t for t in current.tasks if t.state == "FAILED" and t.id not in stale]
+            connector_failed = current.state == "FAILED" and "connector" not in stale
+            if state == "RUNNING" and (failed or connector_failed):
                 trace = (failed[0].trace if failed else current.trace) or ""
                 first_line = trace.strip().splitlines()[0] if trace.strip() else "no trace"
                 raise ClusterError(
