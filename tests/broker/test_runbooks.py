@@ -276,7 +276,8 @@ def setup_migration(kafka_bootstrap, second_bootstrap, work: Path, stack: ExitSt
             source = read_all(kafka_bootstrap, topic, partitions)
             copies = read_all(target, topic, partitions)
             # the same records, partition by partition (a read interleaves partitions)
-            assert sorted(map(_content, copies)) == sorted(map(_content, source))
+            assert (sorted(map(_content, copies), key=repr)
+                    == sorted(map(_content, source), key=repr))
             placed = committed(target, group, topic, partitions)
             for p in partitions:
                 mine = [m for m in copies if m.partition() == p]
