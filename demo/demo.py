@@ -169,6 +169,11 @@ def main() -> None:
               "--note", "before the repair")
 
     window = ["--start", iso(outage_start), "--end", iso(outage_end)]
+    say("How many duplicates did the outage cause? API clients that retried write an "
+        "event twice; the audit counts the window's events by their idempotency key, "
+        "read-only, and checks each value's schema id against the registry.")
+    run("topics", "audit", TOPIC, *window, "--idempotency-header", "idempotency-key")
+
     replay = ["replay", "--from-topic", TOPIC, "--to-topic", REPAIR, *window,
               "--rate", QUOTA, "--validate", "avro", "--id", REPLAY_ID]
     say(f"The plan: copy exactly the outage window, {hhmm(outage_start)} to "

@@ -37,7 +37,8 @@ def test_demo_runs_end_to_end_in_80_columns(tmp_path):
                   "nothing changed; add --execute to copy.", "replay completed",
                   "replay outage-repair: completed", "value_encoding: avro",
                   "subject: payments.authorized-value", "ingestctl-source-offset",
-                  "applied and read back: warehouse-sink",
+                  "applied and read back: warehouse-sink", "$ ingestctl topics audit",
+                  "0 records of 0 keys (by idempotency-key)",
                   "sandbox stop --data-dir"]:
         assert shown in text, shown
 
