@@ -198,7 +198,7 @@ def _schemas_section(registry, subjects: set[str], topics: dict[str, TopicState]
 def _connectors_section(settings: Settings, names: list[str], cluster: str,
                         strict: bool) -> dict[str, ConnectorStatus]:
     """connector -> type, class, state, tasks, a sink's group and topics, and its offsets, from
-    Kafka Connect (see checkpoint_connectors). A sink's group is recorded in the groups section
+    Kafka Connect (see checkpoints/connectors.py). A sink's group is recorded in the groups section
     too (with its next/last record times), so `rollback --connector NAME --by-timestamp` can
     place it on another cluster; `rollback --connector` uses the offsets recorded here."""
     return read_connectors(settings, names, cluster, strict)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ..errors import ClusterError, SandboxError, UsageError
+from . import security as sandbox_security
 from .components import COMPONENTS, running_component, start_components
 from .jars import (
     check_connect_version,
@@ -56,8 +57,6 @@ def status(data_dir: Path | None = None) -> Status:
     if connect:
         result.connect_url, result.connect_log = connect["url"], connect["log"]
     if state.get("security"):
-        from . import security as sandbox_security
-
         result.security = sandbox_security.describe(state["security"])
     from . import mirror
 
@@ -206,8 +205,6 @@ def start(
     mirror.check_request(state, data_dir, mirror_from, mirror_alias, mirror_topics,
                          mirror_identity)
     if current.running:
-        from . import security as sandbox_security
-
         sandbox_security.refuse_change(data_dir, bool(state.get("security")), security)
     else:
         _start_broker(data_dir, port, kafka_version, kafka_home, timeout, progress, security)
@@ -270,8 +267,6 @@ def _start_broker(data_dir: Path, port: int | None, kafka_version: str | None,
     props = data_dir / "server.properties"
     properties = _server_properties(data_dir, port, controller_port, kafka_version)
     if security or state.get("security"):  # once secured, restarts keep the listeners
-        from . import security as sandbox_security
-
         progress("preparing the SASL and TLS listeners…")
         state["security"] = sandbox_security.prepare(data_dir, state.get("security"), free_port)
         properties = sandbox_security.server_properties(properties, state["security"])

@@ -31,7 +31,7 @@ class Status:
     already_running: bool = False
     # component -> seconds from its launch until it answered, for those this start began
     started: dict[str, float] = field(default_factory=dict)
-    # listeners and files of `start --security` (sandbox_security.describe); no secret
+    # listeners and files of `start --security` (security.describe); no secret
     security: dict = field(default_factory=dict)
     # MirrorMaker 2 into this sandbox (mirror.describe), when `start --mirror-from` asked for it
     mirror: dict | None = None
