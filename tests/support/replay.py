@@ -8,6 +8,7 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 
 from .kafkautil import read_all
+from .waiting import wait_for
 
 
 def end_offsets(bootstrap: str, topic: str, partitions) -> dict[int, int]:
@@ -81,15 +82,17 @@ def freeze_inside_a_transaction(bootstrap: str, topic: str, pids: list[int],
     transaction.timeout.ms surely outlives one. Caught between two transactions (a commit,
     then the next record), the processes are thawed for a moment and frozen anew:
     positioning, not a retry of what is being tested."""
-    deadline = time.monotonic() + timeout
     everything = set().union(*writers)
-    while True:
+
+    def frozen_inside() -> bool:
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         open_now = open_transactions(bootstrap, topic, everything)
         if all(open_now & partitions for partitions in writers):
-            return
-        assert time.monotonic() < deadline, f"no transaction stayed open in {topic}"
+            return True
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
-        time.sleep(0.05)
+        return False
+
+    wait_for(f"a transaction open in {topic} while frozen", frozen_inside, timeout=timeout,
+             interval=0.05)
