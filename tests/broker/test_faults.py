@@ -104,7 +104,10 @@ def test_replay_frozen_past_its_transaction_timeout(cli, broker):
     _, bootstrap = broker
     src, dst = window(bootstrap)
     replay_id = unique("frozen")
-    args = replay_args(bootstrap, src, dst, replay_id, "-X", "transaction.timeout.ms=2000")
+    # --timeout 30: thawed after 16 s, the client reconnects before it writes on (the restart
+    # test gives 60 for the same reason).
+    args = replay_args(bootstrap, src, dst, replay_id, "-X", "transaction.timeout.ms=2000",
+                       "--timeout", "30")
     run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_progress(cli, bootstrap, replay_id)
