@@ -28,6 +28,13 @@ MAX_BATCH = 5000
 _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 
 
+def _utf8_size(known: dict[str, int], name: str) -> int:
+    size = len(name.encode())
+    if len(known) < 10_000:  # a topic with endless distinct names costs the encode only
+        known[name] = size
+    return size
+
+
 class Copier:
     """Copies records of a bounded window from a source topic to a target topic.
 
@@ -83,6 +90,7 @@ class Copier:
         self._states: dict[int, object] = {}
         self._pending: set[int] = set()
         self._leftover: list = []  # consumed, not yet written (the batch reached max_bytes)
+        self._name_sizes: dict[str, int] = {}  # header name -> its size in UTF-8
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -184,6 +192,7 @@ class Copier:
         dedupe_header = self._dedupe_header
         duplicates, missing_key = self._duplicates, self._missing_key
         offset_header = PROVENANCE_HEADERS[3]
+        name_sizes = self._name_sizes
         written = written_bytes = 0
         p = offset = -1
         try:
@@ -235,23 +244,24 @@ class Copier:
                     if drop:
                         headers = [h for h in headers if h[0] not in drop]
                     for name, header_value in headers:
-                        size += len(name.encode())
+                        # Names arrive decoded: their UTF-8 sizes are looked up, not
+                        # encoded again for every record.
+                        size += name_sizes.get(name) or _utf8_size(name_sizes, name)
                         if header_value is not None:
                             size += len(header_value)
-                    headers = headers + provenance[p]
+                    # One new list (the message's own may be cached by the client).
+                    headers = [*headers, *provenance[p], (offset_header, offset_text)]
                 else:
-                    headers = provenance[p].copy()
-                headers.append((offset_header, offset_text))
+                    headers = [*provenance[p], (offset_header, offset_text)]
                 timestamp_type, timestamp = msg.timestamp()
-                while True:
-                    try:
-                        # Positional (topic, value, key, partition, callback, on_delivery,
-                        # timestamp, headers): keyword parsing costs ~0.8 µs a record.
-                        produce(topic, value, key, -1 if by_key else p, None, None,
-                                timestamp if timestamp_type else 0, headers)
-                        break
-                    except BufferError:  # librdkafka's queue is full: let it drain
-                        poll(0.001)
+                # Positional (topic, value, key, partition, callback, on_delivery, timestamp,
+                # headers): keyword parsing costs ~0.8 µs a record.
+                try:
+                    produce(topic, value, key, -1 if by_key else p, None, None,
+                            timestamp if timestamp_type else 0, headers)
+                except BufferError:  # librdkafka's queue is full: let it drain
+                    self._produce_when_queued(topic, value, key, -1 if by_key else p, None,
+                                              None, timestamp if timestamp_type else 0, headers)
                 records[p] += 1
                 sizes[p] += size
                 written += 1
@@ -265,6 +275,15 @@ class Copier:
         self._settle(at_tail=not self._leftover and len(msgs) < max_records
                      and self.invalid_stop is None)
         return written, written_bytes
+
+    def _produce_when_queued(self, *args) -> None:
+        while True:
+            self._producer.poll(0.001)
+            try:
+                self._producer.produce(*args)
+                return
+            except BufferError:
+                pass
 
     def _dead_letter(self, msg, offset_text: bytes, problem) -> int:
         """Write an invalid record as it was read (all its headers) to the dead-letter topic,
