@@ -36,12 +36,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 PARTITIONS = 6
 VALUE_BYTES = 200
+# The tuned loop every replay figure is compared with (issue 19): the same everywhere it is
+# quoted.
+TUNED_CONSUMER = {"queued.max.messages.kbytes": 8_192, "fetch.wait.max.ms": 100,
+                  "fetch.queue.backoff.ms": 50}
+TUNED_PRODUCER = {"linger.ms": 50, "batch.size": 1_000_000,
+                  "queue.buffering.max.messages": 1_000_000, "enable.idempotence": True}
 
 
 def create(bootstrap: str, topic: str) -> None:
@@ -91,14 +98,15 @@ def raw_loop(bootstrap: str, source: str, target: str, end_json: str,
               ("ingestctl-source-partition", str(p).encode())] for p in range(PARTITIONS)]
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-raw",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
-                         **({"queued.max.messages.kbytes": 8_192, "fetch.wait.max.ms": 100,
-                             "fetch.queue.backoff.ms": 50} if tuned else {})})
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10,
-                         "queue.buffering.max.messages": 200_000})
+                         **(TUNED_CONSUMER if tuned else {})})
+    defaults = {"linger.ms": 10, "queue.buffering.max.messages": 200_000}
+    producer = Producer({"bootstrap.servers": bootstrap,
+                         **(TUNED_PRODUCER if tuned else defaults)})
     consumer.assign([TopicPartition(source, p, 0) for p in end])
     pending = {p for p, o in end.items() if o > 0}
+    wait = 1.0 if tuned else 0.1
     while pending:
-        for msg in consumer.consume(1000, 0.1):
+        for msg in consumer.consume(1000, wait):
             if msg.error():
                 continue
             p = msg.partition()
@@ -123,28 +131,56 @@ def raw_loop(bootstrap: str, source: str, target: str, end_json: str,
 # Runs a command and reports its peak RSS. A child's ru_maxrss starts at its parent's peak
 # (the high-water mark survives fork and exec), so the measuring parent must stay small: this
 # one-line launcher, not the benchmark, is the parent.
+# It also reports the CPU time of the command and of every process it waited for (a shell's
+# pipe, a replay's workers).
 _LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:], shell=sys.argv[1] "
              "== 'shell'); _, status, usage = os.wait4(p.pid, 0); "
-             "print(usage.ru_maxrss, file=sys.stderr); "
+             "print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime, file=sys.stderr); "
              "sys.exit(os.waitstatus_to_exitcode(status))")
 
 
-def timed(argv: list[str] | str, shell: bool = False):
-    """Run a process; (wall seconds, peak RSS MB, stdout)."""
-    return timed_with_stderr(argv, shell)[:3]
+@dataclass
+class Run:
+    wall: float  # seconds, start-up included
+    rss: float  # peak RSS of the largest process, MB
+    cpu: float  # CPU seconds of the command's processes
+    broker_cpu: float | None  # CPU seconds the broker spent meanwhile, when it is known
+    stdout: bytes
+    stderr: str
 
 
-def timed_with_stderr(argv: list[str] | str, shell: bool = False):
-    """Run a process; (wall seconds, peak RSS MB, stdout, stderr)."""
-    began = time.perf_counter()
+class Broker:
+    """The sandbox broker's process, to charge each pipeline the broker CPU it caused."""
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+
+    def cpu(self) -> float | None:
+        if self.pid is None:
+            return None
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+BROKER = Broker(None)
+
+
+def timed(argv: list[str] | str, shell: bool = False) -> Run:
+    """Run a process to its end, measured."""
+    began, broker_began = time.perf_counter(), BROKER.cpu()
     command = [argv] if shell else argv
     proc = subprocess.run([sys.executable, "-c", _LAUNCHER, "shell" if shell else "exec",
                            *command], capture_output=True)
     wall = time.perf_counter() - began
+    broker_ended = BROKER.cpu()
     if proc.returncode != 0:
         raise SystemExit(f"{argv} failed with {proc.returncode}: {proc.stderr[-500:]!r}")
-    *lines, peak_kb = proc.stderr.decode().strip().splitlines()
-    return wall, int(peak_kb) / 1024, proc.stdout, "\n".join(lines)
+    *lines, usage = proc.stderr.decode().strip().splitlines()
+    peak_kb, cpu = usage.split()
+    return Run(wall, int(peak_kb) / 1024, float(cpu),
+               None if broker_began is None else broker_ended - broker_began,
+               proc.stdout, "\n".join(lines))
 
 
 def ingestctl(bootstrap: str, *args) -> list[str]:
@@ -201,6 +237,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", help="comma-separated pipeline keys (default: all)")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="skip the workers curve, the quota run and the dedupe resume")
     parser.add_argument("--raw-loop", nargs=4, metavar=("BOOTSTRAP", "SRC", "DST", "ENDS"))
     parser.add_argument("--provenance", action="store_true")
     parser.add_argument("--tuned", action="store_true")
@@ -212,15 +251,20 @@ def main() -> None:
     if args.fill:
         fill(args.fill[0], args.fill[1], int(args.fill[2]))
         return
+    only = args.only.split(",") if args.only else list(PIPELINES)
     bootstrap = os.environ.get("INGESTCTL_BENCH_BOOTSTRAP")
     data_dir = None
-    if not bootstrap:
+    if bootstrap:
+        pid = os.environ.get("INGESTCTL_BENCH_BROKER_PID")
+        BROKER.pid = int(pid) if pid else None
+    else:
         from ingestctl import sandbox
 
         data_dir = tempfile.mkdtemp(prefix="ingestctl-bench-")
-        bootstrap = sandbox.start(data_dir=data_dir, port=sandbox.free_port()).bootstrap
+        started = sandbox.start(data_dir=data_dir, port=sandbox.free_port())
+        bootstrap, BROKER.pid = started.bootstrap, started.pid
     try:
-        run(bootstrap, args.records, args.rounds)
+        run(bootstrap, args.records, args.rounds, only, extras=not args.no_extras)
     finally:
         if data_dir:
             from ingestctl import sandbox
@@ -229,7 +273,44 @@ def main() -> None:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def run(bootstrap: str, records: int, rounds: int) -> None:
+# key: (name, how, note); how is "raw"/"raw+"/"raw+tuned"/"kcat" or the replay's extra args
+PIPELINES = {
+    "raw": ("raw confluent-kafka loop", "raw", "client defaults"),
+    "prov": ("raw loop + provenance headers", "raw+", "the replay's bytes"),
+    "tuned": ("raw loop + provenance, tuned", "raw+tuned", "the loop to compare with"),
+    "kcat": ("kcat -C | kcat -P", "kcat", "keys and values only"),
+    "eos": ("ingestctl replay exactly-once", [], ""),
+    "alo": ("ingestctl replay at-least-once", ["--mode", "at-least-once"], ""),
+    "w2": ("ingestctl replay --workers 2", ["--workers", "2"], ""),
+    "w4": ("ingestctl replay --workers 4", ["--workers", "4"], ""),
+    "dedupe": ("ingestctl replay --dedupe-header", ["--dedupe-header", "seq"], ""),
+    "horizon": ("  … --dedupe-horizon 1h", ["--dedupe-header", "seq",
+                                            "--dedupe-horizon", "1h"], ""),
+}
+REFERENCE = "tuned"
+
+
+def run_pipeline(bootstrap: str, source: str, target: str, end: dict[int, int], how
+                 ) -> tuple[Run, str]:
+    """One pipeline copying `end` (every partition from offset 0) into target."""
+    create(bootstrap, target)
+    if how in ("raw", "raw+", "raw+tuned"):
+        return timed([sys.executable, __file__, "--raw-loop", bootstrap, source, target,
+                      json.dumps(end), *(["--provenance"] if how != "raw" else []),
+                      *(["--tuned"] if how == "raw+tuned" else [])]), ""
+    if how == "kcat":
+        return timed(f"kcat -C -b {bootstrap} -t {source} -o beginning -e -q "
+                     f"-f '%k\\t%s\\n' | kcat -P -b {bootstrap} -t {target} -K '\\t'",
+                     shell=True), ""
+    window = ",".join(f"{p}:{o}" for p, o in sorted(end.items()))
+    measured = timed(ingestctl(bootstrap, "--from-topic", source, "--to-topic", target,
+                               "--start-offset", "0", "--end-offset", window, "--execute", *how))
+    summary = json.loads(measured.stdout)
+    assert summary["records"] == sum(end.values()), summary
+    return measured, f"copy loop {summary['duration_seconds']:.1f} s of {measured.wall:.1f} s"
+
+
+def run(bootstrap: str, records: int, rounds: int, only: list[str], extras: bool) -> None:
     source = f"bench-replay-{int(time.time())}"
     create(bootstrap, source)
     began = time.perf_counter()
@@ -242,49 +323,54 @@ def run(bootstrap: str, records: int, rounds: int) -> None:
     print(f"{total:,} records × {VALUE_BYTES} B in {PARTITIONS} partitions "
           f"(filled in {time.perf_counter() - began:.1f} s) on {bootstrap}; best of {rounds} "
           "interleaved rounds\n")
-    pipelines = [("raw confluent-kafka loop", "raw", "client defaults"),
-                 ("raw loop + provenance headers", "raw+", "the replay's bytes"),
-                 ("raw loop + provenance, tuned", "raw+tuned", "the replay's fetch settings")]
-    if shutil.which("kcat"):
-        pipelines.append(("kcat -C | kcat -P", "kcat", "keys and values only"))
-    else:
+    if "kcat" in only and not shutil.which("kcat"):
         print("kcat is not installed: its pipe is skipped (apt-get install -y kcat)")
-    pipelines += [("ingestctl replay exactly-once", [], ""),
-                  ("ingestctl replay at-least-once", ["--mode", "at-least-once"], ""),
-                  ("ingestctl replay --workers 2", ["--workers", "2"], ""),
-                  ("ingestctl replay --dedupe-header", ["--dedupe-header", "seq"], ""),
-                  ("  … --dedupe-horizon 1h", ["--dedupe-header", "seq",
-                                               "--dedupe-horizon", "1h"], "")]
-    best: dict[str, tuple[float, float, str]] = {}
+        only.remove("kcat")
+    best: dict[str, tuple[Run, str]] = {}
     for round_number in range(rounds):
-        for index, (name, how, note) in enumerate(pipelines):
-            target = f"{source}-{round_number}-{index}"
-            create(bootstrap, target)
-            if how in ("raw", "raw+", "raw+tuned"):
-                argv = [sys.executable, __file__, "--raw-loop", bootstrap, source, target,
-                        json.dumps(end), *(["--provenance"] if how != "raw" else []),
-                        *(["--tuned"] if how == "raw+tuned" else [])]
-                wall, rss, _ = timed(argv)
-            elif how == "kcat":
-                wall, rss, _ = timed(f"kcat -C -b {bootstrap} -t {source} -o beginning -e -q "
-                                     f"-f '%k\\t%s\\n' | kcat -P -b {bootstrap} -t {target} "
-                                     "-K '\\t'", shell=True)
-            else:
-                wall, rss, out = timed(ingestctl(bootstrap, "--from-topic", source, "--to-topic",
-                                                 target, "--start-offset", "0", "--execute",
-                                                 *how))
-                summary = json.loads(out)
-                assert summary["records"] == total, summary
-                note = f"copy loop {summary['duration_seconds']:.1f} s of {wall:.1f} s"
-            if name not in best or wall < best[name][0]:
-                best[name] = (wall, rss, note)
-    raw = total / best[pipelines[0][0]][0]
-    print(f"{'pipeline':32} {'records/s':>10} {'× raw':>6} {'peak RSS':>9}  note")
-    for name, _, _ in pipelines:
-        wall, rss, note = best[name]
-        print(f"{name:32} {total / wall:10,.0f} {total / wall / raw:6.2f} {rss:6.0f} MB  {note}")
-    quota_run(bootstrap, source, 2 * 2**20, 30.0)
-    dedupe_resume(bootstrap, source, total)
+        for key in only:
+            measured, note = run_pipeline(bootstrap, source, f"{source}-{round_number}-{key}",
+                                          end, PIPELINES[key][1])
+            if key not in best or measured.wall < best[key][0].wall:
+                best[key] = (measured, note or PIPELINES[key][2])
+    reference = best.get(REFERENCE, best[only[0]])[0].wall
+    kcat = best["kcat"][0].wall if "kcat" in best else None
+    print(f"{'pipeline':32} {'records/s':>10} {'× tuned':>7} {'× kcat':>6}   CPU µs/record: "
+          f"{'client':>6} {'broker':>6}  {'peak RSS':>8}  note")
+    for key in only:
+        measured, note = best[key]
+        broker = (f"{measured.broker_cpu / total * 1e6:6.2f}"
+                  if measured.broker_cpu is not None else f"{'?':>6}")
+        versus_kcat = f"{kcat / measured.wall:6.2f}" if kcat else f"{'':6}"
+        print(f"{PIPELINES[key][0]:32} {total / measured.wall:10,.0f} "
+              f"{reference / measured.wall:7.2f} {versus_kcat}                 "
+              f"{measured.cpu / total * 1e6:6.2f} {broker}  {measured.rss:5.0f} MB  {note}")
+    if extras:
+        workers_curve(bootstrap, source, end, rounds)
+        quota_run(bootstrap, source, 2 * 2**20, 30.0)
+        dedupe_resume(bootstrap, source, total)
+
+
+def workers_curve(bootstrap: str, source: str, end: dict[int, int], rounds: int) -> None:
+    """--workers 1, 2 and 4 on windows of 1 %, 10 % and all of the records: where a
+    worker's start-up (a fresh interpreter, its own clients and transaction) stops
+    dominating."""
+    print("\n--workers on windows of several sizes (records/s, best of "
+          f"{rounds}; wall time includes start-up):")
+    counts = (1, 2, 4)
+    print(f"  {'window':>10} " + " ".join(f"{f'{n} worker' + ('s' if n > 1 else ''):>12}"
+                                          for n in counts))
+    for share in (0.01, 0.1, 1.0):
+        window = {p: max(1, int(o * share)) for p, o in end.items()}
+        size = sum(window.values())
+        walls = {}
+        for round_number in range(rounds):
+            for n in counts:
+                target = f"{source}-curve-{share}-{n}-{round_number}"
+                measured, _ = run_pipeline(bootstrap, source, target, window,
+                                           ["--workers", str(n)] if n > 1 else [])
+                walls[n] = min(walls.get(n, measured.wall), measured.wall)
+        print(f"  {size:>10,} " + " ".join(f"{size / walls[n]:12,.0f}" for n in counts))
 
 
 def dedupe_resume(bootstrap: str, source: str, total: int) -> None:
@@ -305,8 +391,9 @@ def dedupe_resume(bootstrap: str, source: str, total: int) -> None:
         time.sleep(0.1)
     watcher.close()
     first.wait()
-    wall, rss, out, err = timed_with_stderr(argv)
-    summary = json.loads(out)
+    measured = timed(argv)
+    wall, rss, err = measured.wall, measured.rss, measured.stderr
+    summary = json.loads(measured.stdout)
     assert summary["records"] == total, summary
     read_back = re.search(r"read back ([\d,]+) keys .*?\(([\d,]+) records of \S+ in "
                           r"([\d.]+) s\)", err)
