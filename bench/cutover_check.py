@@ -17,11 +17,12 @@ result is ready and that every translated offset is the one these shifts predict
 
 A benchmark, not a test: prints the median of a few checks through the library function the
 CLI calls (wall time, and the CPU time of this process), the first apart from the later
-ones, then one `ingestctl cutover check` process end to end (wall, and its CPU). Uses
-INGESTCTL_BENCH_BOOTSTRAP (the source) and INGESTCTL_BENCH_TARGET_BOOTSTRAP (the target)
-when set, else starts its own sandbox brokers. --topics/--groups scale it down.
+ones, then one `ingestctl cutover check` process end to end (wall, and its CPU), with -o json
+and with its tables. Uses INGESTCTL_BENCH_BOOTSTRAP (the source) and
+INGESTCTL_BENCH_TARGET_BOOTSTRAP (the target) when set, else starts its own sandbox brokers.
+--topics/--groups scale it down.
 
-    .venv/bin/python bench/cutover_check.py [--topics 10] [--groups 20] [--runs 3]
+    .venv/bin/python bench/cutover_check.py [--topics 10] [--groups 20] [--runs 5]
 """
 
 import argparse
@@ -189,26 +190,29 @@ def measure(source: str, target: str, args) -> None:
     with tempfile.TemporaryDirectory() as directory:
         plan = Path(directory) / "waves.yaml"
         plan.write_text(json.dumps({"waves": {"bench": {"topics": topics, "groups": groups}}}))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        wall = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "ingestctl", "-b", source, "-o", "json", "cutover", "check",
-             "--wave", "bench", "--plan", str(plan), "--to-bootstrap-servers", target],
-            capture_output=True)
-        wall = time.perf_counter() - wall
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    assert json.loads(done.stdout)["ready"] is True
-    print(f"  `ingestctl cutover check` process: {wall:.2f} s wall, {cpu:.2f} s CPU "
-          f"(start-up and JSON output included; exit 0)")
+        for output in ("json", "table"):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            wall = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "ingestctl", "-b", source, "-o", output, "cutover",
+                 "check", "--wave", "bench", "--plan", str(plan), "--to-bootstrap-servers",
+                 target], capture_output=True, env={**os.environ, "COLUMNS": "160"})
+            wall = time.perf_counter() - wall
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            assert done.returncode == 0, done.stderr.decode()[-2000:]
+            if output == "json":
+                assert json.loads(done.stdout)["ready"] is True
+            print(f"  `ingestctl -o {output} cutover check` process: {wall:.2f} s wall, "
+                  f"{cpu:.2f} s CPU (start-up and output of {len(done.stdout) / 1e6:.1f} MB "
+                  "included; exit 0)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--topics", type=int, default=10, help="topics of 100 partitions")
     parser.add_argument("--groups", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI process run")
     args = parser.parse_args()
     with ExitStack() as stack:
