@@ -36,10 +36,27 @@ def read_ranges(settings: Settings, ranges: dict[TP, tuple[int, int]],
     """Records with start <= offset < end for each partition (read_committed), reading all
     partitions through one consumer. Stops per partition at its end offset, not on a timeout;
     the settings' timeout bounds a stall."""
-    wanted = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
     out: dict[TP, list[Record]] = {tp: [] for tp in ranges}
+
+    def keep(record: Record) -> bool:
+        kept = out[(record.topic, record.partition)]
+        kept.append(record)
+        return bool(limit_per_partition) and len(kept) >= limit_per_partition
+
+    scan_ranges(settings, ranges, keep)
+    return out
+
+
+def scan_ranges(settings: Settings, ranges: dict[TP, tuple[int, int]],
+                visit: Callable[[Record], bool]) -> None:
+    """Call visit(record) for every record with start <= offset < end of each partition
+    (read_committed), in offset order within a partition, reading all partitions through one
+    consumer and keeping none. A partition ends at its end offset, or at the record for which
+    visit returns True. Stops per partition at its end, not on a timeout; the settings'
+    timeout bounds a stall."""
+    wanted = {tp: r for tp, r in ranges.items() if r[0] < r[1]}
     if not wanted:
-        return out
+        return
     consumer = new_consumer(settings)
     try:
         consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _) in wanted.items()])
@@ -49,6 +66,7 @@ def read_ranges(settings: Settings, ranges: dict[TP, tuple[int, int]],
             # consume(n, timeout) waits out its whole timeout unless n messages arrive: take
             # what is queued, and block only until the first message when nothing is.
             msgs = consumer.consume(1000, timeout=0) or consumer.consume(1, timeout=0.2)
+            done = []
             for msg in msgs:
                 err = msg.error()
                 if err is not None:
@@ -58,13 +76,14 @@ def read_ranges(settings: Settings, ranges: dict[TP, tuple[int, int]],
                 tp = (msg.topic(), msg.partition())
                 if tp not in pending:
                     continue
+                offset = msg.offset()
                 end = wanted[tp][1]
-                if msg.offset() < end:
-                    out[tp].append(to_record(msg))
-                if msg.offset() + 1 >= end or (
-                        limit_per_partition and len(out[tp]) >= limit_per_partition):
+                stop = offset < end and visit(to_record(msg))
+                if stop or offset + 1 >= end:
                     pending.discard(tp)
-                    consumer.pause([TopicPartition(*tp)])
+                    done.append(TopicPartition(*tp))
+            if done:  # one call: each is a round trip to the client's thread
+                consumer.pause(done)
             if msgs:
                 last_progress = time.monotonic()
             # Control records (transaction markers) are skipped silently: the position tells
@@ -82,7 +101,6 @@ def read_ranges(settings: Settings, ranges: dict[TP, tuple[int, int]],
                 )
     finally:
         consumer.close()
-    return out
 
 
 def first_records_from(settings: Settings, starts: dict[TP, int], ends: dict[TP, int]

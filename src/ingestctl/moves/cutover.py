@@ -172,68 +172,74 @@ class Readiness:
                 "groups": self.groups, "blockers": self.blockers}
 
 
-def _mirror_lag(source: Settings, target: Settings, pairs: list[tuple[TP, TP]],
-                source_bounds: dict[TP, tuple[int, int]],
+def _mirror_lag(source: Settings, target: Settings, admins: tuple,
+                pairs: list[tuple[TP, TP]], source_bounds: dict[TP, tuple[int, int]],
                 target_bounds: dict[TP, tuple[int, int]]) -> dict[TP, tuple[int | None, str]]:
     """Per source partition: the number of source records (read_committed) after the one
     that the target's last record copies; None with the reason when that record is not
-    found on the source."""
+    found on the source. All partitions at once: a read per side and step."""
     from ..kafka import records
-    from .translate import provenance
+    from .translate import Seek, provenance, seek_all
 
     lags: dict[TP, tuple[int | None, str]] = {}
     lasts = records.last_records_before(
         target, {ttp: target_bounds[ttp][1] for _, ttp in pairs},
         {ttp: target_bounds[ttp][0] for _, ttp in pairs})
+    counts: dict[TP, list[Seek]] = {}
+    notes: dict[TP, str] = {}
+    copied: dict[TP, int | None] = {}
+    by_content: dict[TP, tuple[TP, object]] = {}
     for stp, ttp in pairs:
-        log_start, end = source_bounds[stp]
         last = lasts[ttp]
         if last is None:
-            count = len(records.read_ranges(source, {stp: (log_start, end)})[stp])
-            lags[stp] = (count, "nothing copied yet")
+            counts[stp], notes[stp] = [Seek(*source_bounds[stp], None)], "nothing copied yet"
             continue
         origin = provenance(last)
         if origin is not None and (origin[0], origin[1]) == stp:
-            copied_offset = origin[2]
+            copied[stp] = origin[2]
         else:
             # A mirror copies in order: the source record that the target's last record
             # copies, counting identical records on both sides from their timestamp on.
-            copied_offset = _matched_offset(source, target, stp, ttp, last, end)
+            by_content[stp] = (ttp, last)
+    copied.update(_matched_offsets(source, target, admins, by_content, source_bounds))
+    for stp, copied_offset in copied.items():
         if copied_offset is None:
+            ttp, last = by_content[stp]
             lags[stp] = (None, f"the target's last record ({name(ttp)} offset {last.offset}) "
                                "is not on the source")
             continue
-        after = records.read_ranges(source, {stp: (copied_offset + 1, end)})[stp] \
-            if copied_offset + 1 < end else []
-        lags[stp] = (len(after), "")
+        counts[stp], notes[stp] = [Seek(copied_offset + 1, source_bounds[stp][1], None)], ""
+    seek_all(source, counts)
+    lags.update({stp: (seeks[0].count, notes[stp]) for stp, seeks in counts.items()})
     return lags
 
 
-def _matched_offset(source: Settings, target: Settings, stp: TP, ttp: TP, last,
-                    source_end: int) -> int | None:
-    """The source offset of the record that the target's record `last` copies, counting
-    identical records on both sides from their timestamp on."""
-    from .. import kafka
-    from ..kafka import metadata, records
-    from .translate import content
+def _matched_offsets(source: Settings, target: Settings, admins: tuple,
+                     lasts: dict[TP, tuple[TP, object]],
+                     source_bounds: dict[TP, tuple[int, int]]) -> dict[TP, int | None]:
+    """Per source partition, the source offset of the record that the target's record
+    `last` copies, counting identical records on both sides from their timestamp on."""
+    from .translate import Seek, content, first_at_or_after, seek_all
 
-    wanted = content(last)
-    source_first = metadata.list_offsets(kafka.Admin(source), {stp: last.timestamp},
-                                         what="finding offsets for timestamps")[stp].offset
-    if source_first < 0:
-        return None
-    target_admin = kafka.Admin(target)
-    first_t = metadata.list_offsets(target_admin, {ttp: last.timestamp},
-                                    what="finding offsets for timestamps")[ttp].offset
-    repeats = sum(1 for r in records.read_ranges(target, {ttp: (first_t, last.offset)})[ttp]
-                  if content(r) == wanted) if first_t < last.offset else 0
-    seen = 0
-    for r in records.read_ranges(source, {stp: (source_first, source_end)})[stp]:
-        if content(r) == wanted:
-            if seen == repeats:
-                return r.offset
-            seen += 1
-    return None
+    source_admin, target_admin = admins
+    firsts = first_at_or_after(source_admin, [(stp, last.timestamp)
+                                              for stp, (_, last) in lasts.items()])
+    found: dict[TP, int | None] = {stp: None for stp in lasts}
+    starts = {stp: firsts[(stp, last.timestamp)] for stp, (_, last) in lasts.items()}
+    on_source = [stp for stp, first in starts.items() if first >= 0]
+    firsts = first_at_or_after(target_admin, [(lasts[stp][0], lasts[stp][1].timestamp)
+                                              for stp in on_source])
+    repeats: dict[TP, Seek] = {}
+    for stp in on_source:
+        ttp, last = lasts[stp]
+        repeats[stp] = Seek(firsts[(ttp, last.timestamp)], last.offset, content(last))
+    seek_all(target, {lasts[stp][0]: [seek] for stp, seek in repeats.items()})
+    finds = {stp: Seek(starts[stp], source_bounds[stp][1], content(lasts[stp][1]),
+                       skip=seek.count) for stp, seek in repeats.items()}
+    seek_all(source, {stp: [seek] for stp, seek in finds.items()})
+    found.update({stp: seek.found.offset for stp, seek in finds.items()
+                  if seek.found is not None})
+    return found
 
 
 def check(source: Settings, target: Settings, scope: Scope, mapping: TopicMapping,
@@ -258,7 +264,8 @@ def check(source: Settings, target: Settings, scope: Scope, mapping: TopicMappin
              if t in present and p in target_present[targets[t]].partitions]
     target_bounds = metadata.watermarks(target_admin, [ttp for _, ttp in pairs],
                                         read_committed=True)
-    lags = _mirror_lag(source, target, pairs, source_bounds, target_bounds)
+    lags = _mirror_lag(source, target, (source_admin, target_admin), pairs,
+                       source_bounds, target_bounds)
     for topic in topics:
         entry = {"topic": topic, "target_topic": targets[topic],
                  "partitions": len(source_topics[topic].partitions),

@@ -31,7 +31,6 @@ TRANSLATIONS = ("exact", "mm2", "timestamp")
 PROVENANCE = ("ingestctl-source-topic", "ingestctl-source-partition", "ingestctl-source-offset")
 # Headers a copier adds of its own, left out when records are compared by content.
 OWN_HEADER_PREFIXES = ("ingestctl-",)
-_SCAN_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -172,29 +171,94 @@ def _side(settings: Settings, tps: list[TP]) -> _Side:
     return _Side(settings, admin, metadata.watermarks(admin, tps, read_committed=True))
 
 
-def _first_at_or_after(side: _Side, lookups: dict[TP, int]) -> dict[TP, int]:
+def first_at_or_after(admin, lookups) -> dict[tuple[TP, int], int]:
+    """The first offset at or after each (partition, timestamp) of `lookups` (read_committed;
+    -1 when there is none). A ListOffsets request names a partition once: one request per
+    round, each round asking every partition for one of its timestamps."""
     from ..kafka import metadata
 
-    found = metadata.list_offsets(side.admin, lookups, read_committed=True,
-                                  what="finding offsets for timestamps")
-    return {tp: info.offset for tp, info in found.items()}
+    rounds: list[dict[TP, int]] = []
+    taken: dict[TP, int] = {}
+    for tp, when in sorted(set(lookups)):
+        index = taken.get(tp, 0)
+        taken[tp] = index + 1
+        if index == len(rounds):
+            rounds.append({})
+        rounds[index][tp] = when
+    found = {}
+    for batch in rounds:
+        answers = metadata.list_offsets(admin, batch, read_committed=True,
+                                        what="finding offsets for timestamps")
+        found.update({(tp, when): answers[tp].offset for tp, when in batch.items()})
+    return found
 
 
-def _scan(side: _Side, tp: TP, start: int, stop_at: int | None, want):
-    """Read tp from `start` in chunks up to `stop_at` (exclusive; default the end) and feed
-    each record to want(record); stop when it returns True. Returns the record it stopped at,
-    or None."""
+class Seek:
+    """What a read looks for in a partition's offsets [start, stop): with `skip` None, it
+    counts the records identical to `wanted` (every record when `wanted` is None); else it
+    finds the record after `skip` identical ones. With `origin` (source topic, partition,
+    offset), a record carrying ingestctl's provenance headers matches by them alone."""
+
+    __slots__ = ("count", "found", "origin", "skip", "start", "stop", "wanted")
+
+    def __init__(self, start: int, stop: int, wanted: tuple | None, skip: int | None = None,
+                 origin: tuple[str, int, int] | None = None):
+        self.start, self.stop, self.wanted = start, stop, wanted
+        self.skip, self.origin = skip, origin
+        self.count = 0
+        self.found = None
+
+
+_UNSET = object()
+
+
+def seek_all(settings: Settings, seeks: dict[TP, list[Seek]]) -> None:
+    """Run every seek in one read of all partitions (each from its seeks' lowest start to
+    their highest stop, until each of its seeks found its record), each record's content
+    compared once however many seeks look at it."""
     from ..kafka import records
 
-    end = side.bounds[tp][1] if stop_at is None else min(stop_at, side.bounds[tp][1])
-    at = start
-    while at < end:
-        chunk_end = min(end, at + _SCAN_CHUNK)
-        for record in records.read_ranges(side.settings, {tp: (at, chunk_end)})[tp]:
-            if want(record):
-                return record
-        at = chunk_end
-    return None
+    pending = {tp: [s for s in mine if s.start < s.stop] for tp, mine in seeks.items()}
+    pending = {tp: mine for tp, mine in pending.items() if mine}
+
+    def visit(record) -> bool:
+        tp = (record.topic, record.partition)
+        offset = record.offset
+        same = origin = _UNSET
+        left = []
+        for seek in pending[tp]:
+            if offset >= seek.stop:
+                continue
+            if offset < seek.start:
+                left.append(seek)
+                continue
+            if seek.origin is not None:
+                if origin is _UNSET:
+                    origin = provenance(record)
+                if origin is not None:
+                    if origin == seek.origin:
+                        seek.found = record
+                    else:
+                        left.append(seek)
+                    continue
+            if seek.wanted is not None:
+                if same is _UNSET:
+                    same = content(record)
+                if same != seek.wanted:
+                    left.append(seek)
+                    continue
+            if seek.skip is not None and seek.count == seek.skip:
+                seek.found = record
+                continue
+            seek.count += 1
+            left.append(seek)
+        pending[tp] = left
+        return not left
+
+    if pending:
+        records.scan_ranges(settings, {tp: (min(s.start for s in mine),
+                                            max(s.stop for s in mine))
+                                       for tp, mine in pending.items()}, visit)
 
 
 def _cut_by_retention(side: _Side, tp: TP, first: int) -> bool:
@@ -205,56 +269,71 @@ def _cut_by_retention(side: _Side, tp: TP, first: int) -> bool:
     return first == log_start and log_start > 0
 
 
-def _locate(source: _Side, target: _Side, stp: TP, ttp: TP, rec) -> tuple[object, str | None]:
-    when = format_time(rec.timestamp)
-    first_src = _first_at_or_after(source, {stp: rec.timestamp})[stp]
-    if _cut_by_retention(source, stp, first_src):
-        return None, (f"records up to the first at or after its timestamp {when} were "
-                      f"deleted by retention on the source (log-start {source.bounds[stp][0]}):"
-                      " identical records before it may be gone, so it cannot be matched "
-                      "exactly")
-    wanted = content(rec)
-    # How many identical records come before it on the source (all share its timestamp, so
-    # all lie at or after the first offset at or after that timestamp).
-    repeats = 0
-    if first_src < rec.offset:
-        def count(r):
-            nonlocal repeats
-            if content(r) == wanted:
-                repeats += 1
-            return False
-        _scan(source, stp, first_src, rec.offset, count)
-    if ttp not in target.bounds or target.bounds[ttp][0] >= target.bounds[ttp][1]:
-        return None, f"{name(ttp)} holds no record on the target yet"
-    first_tgt = _first_at_or_after(target, {ttp: rec.timestamp})[ttp]
-    if first_tgt < 0:
-        return None, (f"its copy is not on the target yet: no record at or after {when} "
-                      "there (the mirror has not copied it)")
-    if _cut_by_retention(target, ttp, first_tgt):
-        return None, (f"records up to the first at or after its timestamp {when} were "
-                      f"deleted by retention on the target (log-start "
-                      f"{target.bounds[ttp][0]}): its copy may be gone, so it cannot be "
-                      "matched exactly")
-    seen = 0
+def _locate_all(source: _Side, target: _Side, wanted: dict[tuple[TP, int], tuple[TP, object]]
+                ) -> dict[tuple[TP, int], tuple[object, str | None]]:
+    """The copy on the target of each source record {(source tp, offset): (target tp,
+    record)}: (the copy, None), or (None, why not). Every record is found by its timestamp,
+    then by content among the records from there, counting the identical records before it
+    on the source; all records at once: one ListOffsets per side and round, one read per
+    side."""
+    located: dict[tuple[TP, int], tuple[object, str | None]] = {}
+    firsts = first_at_or_after(source.admin, [(stp, rec.timestamp)
+                                              for (stp, _), (_, rec) in wanted.items()])
+    # How many identical records come before each on the source (all share its timestamp,
+    # so all lie at or after the first offset at or after that timestamp).
+    repeats: dict[tuple[TP, int], Seek] = {}
+    for key, (_, rec) in wanted.items():
+        stp = key[0]
+        first_src = firsts[(stp, rec.timestamp)]
+        if _cut_by_retention(source, stp, first_src):
+            located[key] = (None, (
+                f"records up to the first at or after its timestamp {format_time(rec.timestamp)}"
+                f" were deleted by retention on the source (log-start {source.bounds[stp][0]}):"
+                " identical records before it may be gone, so it cannot be matched exactly"))
+            continue
+        repeats[key] = Seek(first_src, min(rec.offset, source.bounds[stp][1]), content(rec))
+    seeks: dict[TP, list[Seek]] = {}
+    for (stp, _), seek in repeats.items():
+        seeks.setdefault(stp, []).append(seek)
+    seek_all(source.settings, seeks)
 
-    def match(r):
-        nonlocal seen
-        origin = provenance(r)
-        if origin is not None:
-            return origin == (stp[0], stp[1], rec.offset)
-        if content(r) == wanted:
-            if seen == repeats:
-                return True
-            seen += 1
-        return False
-
-    found = _scan(target, ttp, first_tgt, None, match)
-    if found is None:
-        extra = (f" (number {repeats + 1} of the identical records at {when})"
-                 if repeats else "")
-        return None, (f"its copy{extra} is not on the target yet: the mirror has not copied "
-                      "it")
-    return found, None
+    on_target = []
+    for key in repeats:
+        ttp, rec = wanted[key]
+        if ttp not in target.bounds or target.bounds[ttp][0] >= target.bounds[ttp][1]:
+            located[key] = (None, f"{name(ttp)} holds no record on the target yet")
+        else:
+            on_target.append(key)
+    firsts = first_at_or_after(target.admin, [(wanted[key][0], wanted[key][1].timestamp)
+                                              for key in on_target])
+    finds: dict[tuple[TP, int], Seek] = {}
+    seeks = {}
+    for key in on_target:
+        (stp, _), (ttp, rec) = key, wanted[key]
+        when = format_time(rec.timestamp)
+        first_tgt = firsts[(ttp, rec.timestamp)]
+        if first_tgt < 0:
+            located[key] = (None, f"its copy is not on the target yet: no record at or after "
+                                  f"{when} there (the mirror has not copied it)")
+        elif _cut_by_retention(target, ttp, first_tgt):
+            located[key] = (None, (
+                f"records up to the first at or after its timestamp {when} were deleted by "
+                f"retention on the target (log-start {target.bounds[ttp][0]}): its copy may "
+                "be gone, so it cannot be matched exactly"))
+        else:
+            finds[key] = Seek(first_tgt, target.bounds[ttp][1], content(rec),
+                              skip=repeats[key].count, origin=(stp[0], stp[1], rec.offset))
+            seeks.setdefault(ttp, []).append(finds[key])
+    seek_all(target.settings, seeks)
+    for key, seek in finds.items():
+        if seek.found is not None:
+            located[key] = (seek.found, None)
+            continue
+        count, when = repeats[key].count, format_time(wanted[key][1].timestamp)
+        extra = f" (number {count + 1} of the identical records at {when})" if count else ""
+        located[key] = (None, f"its copy{extra} is not on the target yet: the mirror has not "
+                              "copied it")
+    return located
 
 
 def translate(source_settings: Settings, target_settings: Settings,
@@ -324,17 +403,18 @@ def translate(source_settings: Settings, target_settings: Settings,
 
 
 def _exact(source: _Side, target: _Side, out: list[Translation]) -> None:
-    cache: dict[tuple[TP, int], tuple[object, str | None]] = {}
+    wanted: dict[tuple[TP, int], tuple[TP, object]] = {}
+    for t in out:
+        if t.committed is not None and not t.problem and t.anchor is not None:
+            wanted.setdefault((t.tp, t.anchor.offset), (t.target_tp, t.anchor))
+    located = _locate_all(source, target, wanted) if wanted else {}
     for t in out:
         if t.committed is None or t.problem:
             continue
         if t.anchor is None:  # an empty source partition: the target's start
             t.target = target.bounds[t.target_tp][0]
             continue
-        key = (t.tp, t.anchor.offset)
-        if key not in cache:
-            cache[key] = _locate(source, target, t.tp, t.target_tp, t.anchor)
-        found, why = cache[key]
+        found, why = located[(t.tp, t.anchor.offset)]
         what = ("its last consumed record" if t.caught_up else "the record it was to read "
                 "next")
         if found is None:
@@ -351,17 +431,10 @@ def _exact(source: _Side, target: _Side, out: list[Translation]) -> None:
 
 
 def _by_timestamp(target: _Side, out: list[Translation]) -> None:
-    lookups: dict[TP, int] = {}
     todo = [t for t in out if t.committed is not None and not t.problem]
-    found: dict[tuple[TP, int], int] = {}
-    for t in todo:
-        if t.anchor is None:
-            continue
-        when = t.anchor.timestamp + (1 if t.caught_up else 0)
-        key = (t.target_tp, when)
-        if key not in found:
-            lookups = {t.target_tp: when}
-            found[key] = _first_at_or_after(target, lookups)[t.target_tp]
+    found = first_at_or_after(target.admin, [
+        (t.target_tp, t.anchor.timestamp + (1 if t.caught_up else 0))
+        for t in todo if t.anchor is not None])
     for t in todo:
         if t.anchor is None:
             t.target = target.bounds[t.target_tp][0]
