@@ -97,6 +97,22 @@ def test_outage_is_measured_and_the_connector_restored(cli, sink, tmp_path):
     assert audit[1]["ended"] == "caught-up"
 
 
+def test_a_report_it_could_not_write_is_refused_before_the_outage(cli, sink, tmp_path):
+    # The report is written into a private directory only; one that others can read is
+    # refused before the connector is stopped, not after the whole rehearsal has run.
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    result = cli(*sink["base"], "rehearse", "sink-outage", "--connector", sink["name"],
+                 "--outage", "3s", "--report", shared / "report.json", "--dir", sink["dir"],
+                 "--execute")
+    assert result.code == 3, result.stderr
+    assert f"{shared} is readable by other users" in result.stderr
+    assert "stopped" not in result.stderr
+    assert not sink["dir"].exists()  # no checkpoint, no audit line: nothing was done
+    assert sink["rest"].status(sink["name"]).state == "RUNNING"
+
+
 def test_ctrl_c_during_the_outage_restores_the_connector(sink, tmp_path):
     report_file = tmp_path / "report.json"
     proc = subprocess.Popen(

@@ -11,18 +11,24 @@ The convention, for whoever writes or edits runbooks/*.md:
   Every other block must exit 0. The first unexpected exit code fails the test, naming the
   runbook, the block's line, the code and the block's output; later blocks are not run.
 - ```console, ```yaml and other blocks are illustrations and are not run.
+- Each block's output is kept in the scratch directory's .runbook-harness/output-N, for a
+  check that fails after every block passed.
 - Each runbook names its inputs in its first block as `: "${VAR:=example}"`. The test supplies
   them (BOOTSTRAP, TARGET_BOOTSTRAP, CHECKPOINT_DIR, topic and group names, ...) and first
   creates the data the runbook assumes, in one setup function per runbook (SETUPS below); a
   runbook without one fails the test. A setup may leave something running through the
-  runbook (the consumer-rollback one keeps a producer writing) on the ExitStack it is given.
-  runbook without one fails the test. A setup marked `needs_mirrors` also gets the session's
-  MirrorMaker 2 sandboxes (conftest's `mirrors`: topics named mirror-* are mirrored).
-  After the run it checks the result on the cluster.
+  runbook on the ExitStack it is given (the consumer-rollback one keeps a producer writing;
+  the rehearsal one a producer and a sink connector). A setup marked `needs_mirrors` also
+  gets the session's MirrorMaker 2 sandboxes (`mirrors=`, conftest's `mirrors`: topics named
+  mirror-* are mirrored); one marked `needs_connect`, the session's Kafka Connect worker
+  (`connect=`, conftest's `services.connect()`: .url, and .bootstrap, the cluster it uses).
+  After the run, before what it left running is stopped, its check verifies the result on
+  the cluster (and the worker).
 - `ingestctl` is the one installed next to this Python (the venv's), first on PATH. The
   runbooks also use jq.
 """
 
+import json
 import os
 import re
 import shutil
@@ -115,6 +121,7 @@ def run_blocks(blocks: list[Block], name: str, env: dict, workdir: Path,
         done = subprocess.run(["bash", "-euo", "pipefail", str(script)], cwd=workdir, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=timeout)
+        (harness / f"output-{index}").write_text(done.stdout)  # for a failing check()
         if done.returncode != block.expect_exit:
             output = "\n".join(done.stdout.splitlines()[-60:])
             return (f"{name}:{block.line}: block exited {done.returncode}, expected "
@@ -287,7 +294,16 @@ def setup_migration(kafka_bootstrap, second_bootstrap, work: Path, stack: ExitSt
             assert committed(kafka_bootstrap, group, topic, partitions) == ends[topic]
         # the marker: one offset more on the source than on the target
         assert committed(target, next(iter(groups)), first, [0])[0] == ends[first][0] - 1
-        assert "cutover groups" in (work / "checkpoints" / "audit.jsonl").read_text()
+        # MM2 syncs the groups' offsets onto the target too (sync.group.offsets, every
+        # second), to the very offsets exact gives a caught-up group: a group it placed
+        # before step 6 ran is "already at target" there, unchanged and not logged (one
+        # run found both so). What cutover groups did change, it logged, and nothing else
+        # in the runbook changed offsets (both rollbacks find their groups in place).
+        audit = work / "checkpoints" / "audit.jsonl"
+        logged = [json.loads(line) for line in audit.read_text().splitlines()] \
+            if audit.exists() else []
+        assert all(e["action"] == "cutover groups" and e["group"] in groups
+                   for e in logged), logged
 
     return variables, check
 
@@ -375,10 +391,61 @@ def setup_consumer_rollback(kafka_bootstrap, second_bootstrap, work: Path, stack
     return variables, check
 
 
+def setup_rehearse_sink_outage(kafka_bootstrap, second_bootstrap, work: Path, stack: ExitStack,
+                               connect=None):
+    """A FileStreamSink (on the session's Connect worker) reading a 2-partition topic that a
+    producer writes 20 records a second to, all through the runbook; the topic keeps records
+    a day, so the plan weighs the outage against a retention. A 10 s outage."""
+    from support.connectutil import FILE_SINK, client, connector, lines
+    from support.kafkautil import SteadyProducer
+
+    from ingestctl import checkpoints
+
+    topic, name = unique("rb-orders"), unique("rb-sink")
+    create_topic(connect.bootstrap, topic, 2, config={"retention.ms": str(24 * 60 * MINUTE)})
+    sink_file = work / "sink.txt"
+    stack.enter_context(connector(connect, name, {"connector.class": FILE_SINK,
+                                                  "topics": topic, "file": str(sink_file)}))
+    steady = SteadyProducer(connect.bootstrap, topic, 2)
+    stack.callback(steady.stop)  # stopped before the connector is deleted
+    checkpoint_dir, report = work / "checkpoints", work / "reports" / "rehearsal.json"
+    variables = {"BOOTSTRAP": connect.bootstrap, "CONNECT_URL": connect.url,
+                 "CONNECTOR": name, "OUTAGE": "10s", "CATCH_UP_TIMEOUT": "2m",
+                 "CHECKPOINT_DIR": str(checkpoint_dir), "REPORT": str(report)}
+
+    def check():
+        rest = client(connect)
+        assert rest.status(name).state == "RUNNING"
+        assert all(t.state == "RUNNING" for t in rest.status(name).tasks)
+        doc = json.loads(report.read_text())
+        assert (doc["ended"], doc["state_before"], doc["state_after"]) == (
+            "caught-up", "RUNNING", "RUNNING")
+        assert doc["outage_seconds"] >= 10 and doc["peak_lag"] > doc["lag_before"]
+        assert doc["catch_up_seconds"] is not None
+        # the rehearsal's checkpoint, of this connector, taken while it was RUNNING
+        files = checkpoints.wave_files(checkpoint_dir, f"rehearsal-{name}")
+        assert [str(f) for f in files] == [doc["checkpoint"]]
+        assert checkpoints.load(files[0]).connectors[name].state == "RUNNING"
+        audit = [json.loads(line)
+                 for line in (checkpoint_dir / "audit.jsonl").read_text().splitlines()]
+        assert [(e["action"], e["connector"], e["step"]) for e in audit] == [
+            ("rehearse sink-outage", name, "stop"), ("rehearse sink-outage", name, "end")]
+        # and it reads what the producer goes on writing: every record written by now
+        written = sum(_high_watermark(connect.bootstrap, topic, p) for p in range(2))
+        wait_for("the sink to write every record written so far",
+                 lambda: len(lines(sink_file)) >= written, timeout=60)
+
+    return variables, check
+
+
+setup_rehearse_sink_outage.needs_connect = True
+
+
 SETUPS = {
     "sink-outage-replay.md": setup_sink_outage,
     "migration-wave-cutover.md": setup_migration,
     "consumer-rollback.md": setup_consumer_rollback,
+    "rehearse-sink-outage.md": setup_rehearse_sink_outage,
 }
 
 
@@ -394,10 +461,14 @@ def test_runbook_runs_as_written(runbook, kafka_bootstrap, second_bootstrap, tmp
     blocks = shell_blocks(path.read_text())
     assert blocks, f"{runbook} has no sh block"
     setup = SETUPS[runbook]
-    extra = {"mirrors": request.getfixturevalue("mirrors")} \
-        if getattr(setup, "needs_mirrors", False) else {}
-    with ExitStack() as stack:  # what a setup leaves running (a producer) ends with the run
+    extra = {}
+    if getattr(setup, "needs_mirrors", False):
+        extra["mirrors"] = request.getfixturevalue("mirrors")
+    if getattr(setup, "needs_connect", False):
+        extra["connect"] = request.getfixturevalue("services").connect()
+    # What a setup leaves running (a producer, a connector) ends after the check.
+    with ExitStack() as stack:
         variables, check = setup(kafka_bootstrap, second_bootstrap, tmp_path, stack, **extra)
         failure = run_blocks(blocks, f"runbooks/{runbook}", runbook_env(variables), tmp_path)
-    assert failure is None, failure
-    check()
+        assert failure is None, failure
+        check()

@@ -51,7 +51,7 @@ def sink_outage(
     catch_up_rate_per_sec, state_before, state_after, checkpoint, ended, samples."""
     from ..checkpoints import checkpoint_dir
     from ..errors import IncompleteError
-    from ..files.fs import atomic_write
+    from ..files.fs import atomic_write, private_dir
     from ..operations import rehearsal
     from ..parsing import parse_duration_ms
 
@@ -69,6 +69,11 @@ def sink_outage(
             atomic_write(report, json.dumps(doc, indent=2) + "\n", tighten_dir=False)
             note(f"report written to {report}")
 
+    if report is not None and report.parent.is_dir():
+        # The report is written after the rehearsal: refuse a directory it could not be
+        # written into (one others can read) now, before the connector is stopped. One
+        # that does not exist yet is made private when the report is written.
+        private_dir(report.parent, tighten=False)
     try:
         doc = rehearsal.execute(state.settings, connector, outage_ms, catch_up_ms,
                                 checkpoint_dir(directory, state.settings), progress=note)
