@@ -1,12 +1,14 @@
 """`rehearse sink-outage` on a real Kafka Connect worker: a FileStreamSink on a topic a producer
 writes to at a steady rate is stopped for the outage, resumed, and measured while it catches
-up; the plan changes nothing, retention that could expire records is refused, and Ctrl-C
-puts the connector back as it was."""
+up; the plan shows the ingest rate and changes nothing; retention (time or size) that could
+expire records, and a failed task, are refused; and Ctrl-C puts the connector back as it
+was."""
 
 import json
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 from support.connectutil import FILE_SINK, client, connector, wait_for
@@ -15,6 +17,10 @@ from support.names import unique
 from support.process import REPO
 
 from ingestctl import checkpoints
+from ingestctl.errors import NotFoundError
+from ingestctl.inspection.ingest import RECORD_OVERHEAD_BYTES
+
+RATE = 20  # records a second, SteadyProducer's default, round robin over 2 partitions
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +28,12 @@ def worker(services):
     return services.connect()
 
 
-@pytest.fixture
-def sink(worker, tmp_path):
-    """A running FileStreamSink on a 2-partition topic written at 20 records a second."""
+@contextmanager
+def steady_sink(worker, tmp_path, config: dict | None = None):
+    """A running FileStreamSink on a 2-partition topic written at RATE records a second."""
     topic, name = unique("outage-orders"), unique("outage-sink")
-    create_topic(worker.bootstrap, topic, partitions=2)
-    steady = SteadyProducer(worker.bootstrap, topic, 2)
+    create_topic(worker.bootstrap, topic, partitions=2, config=config)
+    steady = SteadyProducer(worker.bootstrap, topic, 2, rate=RATE)
     try:
         with connector(worker, name, {"connector.class": FILE_SINK, "topics": topic,
                                       "file": str(tmp_path / "sink.txt")}):
@@ -38,35 +44,127 @@ def sink(worker, tmp_path):
         steady.stop()
 
 
-def test_plan_changes_nothing(cli, sink):
+@pytest.fixture
+def sink(worker, tmp_path):
+    with steady_sink(worker, tmp_path) as s:
+        yield s
+
+
+def test_plan_changes_nothing_and_shows_the_ingest_rate(cli, sink):
     result = cli(*sink["base"], "rehearse", "sink-outage", "--connector", sink["name"],
                  "--outage", "30s", "--dir", sink["dir"], "-o", "json")
     assert result.code == 0, result.stderr
     doc = result.json()
     assert (doc["executed"], doc["state"], doc["group"], doc["topics"]) == (
         False, "RUNNING", f"connect-{sink['name']}", [sink["topic"]])
+    assert doc["tasks"] == [{"id": 0, "state": "RUNNING"}]
     assert len(doc["steps"]) == 4
+    # Sampled over about a second: within half of the producer's rate either way, in all,
+    # per topic and (round robin) per partition.
+    assert 0.9 <= doc["ingest_sample_seconds"] <= 5
+    assert RATE * 0.5 <= doc["ingest_rate_per_sec"] <= RATE * 1.5
+    topic = doc["ingest_by_topic"][sink["topic"]]
+    assert topic["ingest_rate_per_sec"] == pytest.approx(doc["ingest_rate_per_sec"], abs=0.2)
+    assert [p["partition"] for p in topic["partitions"]] == [0, 1]
+    for p in topic["partitions"]:
+        assert RATE / 2 * 0.5 <= p["ingest_rate_per_sec"] <= RATE / 2 * 1.5
+        # The values are b"steady-N" (N below 100,000 here), no key, no headers.
+        assert len("steady-0") + RECORD_OVERHEAD_BYTES <= p["record_bytes"] <= \
+            len("steady-99999") + RECORD_OVERHEAD_BYTES
+        assert p["ingest_bytes_per_sec"] == pytest.approx(
+            p["ingest_rate_per_sec"] * p["record_bytes"], rel=0.02)
+        assert p["retention_bytes_lasts_seconds"] is None  # retention.bytes -1
+    assert doc["ingest_bytes_per_sec"] == pytest.approx(topic["ingest_bytes_per_sec"])
+    assert doc["retention_bytes"] == {sink["topic"]: None}
+    assert doc["retention_needed_seconds"] >= 30 + 600 + 600
     assert "nothing changed; add --execute" in result.stderr
     assert sink["rest"].status(sink["name"]).state == "RUNNING"
     assert not sink["dir"].exists()
+    # The table view shows the same figures, one row per partition.
+    table = cli(*sink["base"], "rehearse", "sink-outage", "--connector", sink["name"],
+                "--outage", "30s")
+    assert table.code == 0, table.stderr
+    assert "ingest rate per sec" in table.stdout and "records/s" in table.stdout
 
 
-def test_retention_that_could_expire_records_is_refused(cli, worker, tmp_path):
+def _refused_and_unchanged(cli, base, name, rest, cp_dir, *args) -> list[str]:
+    """Plan and --execute both refused (exit 3), the connector and its tasks still RUNNING,
+    no checkpoint and no audit line; the refusal's stderr of each."""
+    errors = []
+    for extra in ((), ("--execute",)):
+        result = cli(*base, "rehearse", "sink-outage", "--connector", name, *args,
+                     "--dir", cp_dir, *extra)
+        assert result.code == 3, result.stderr
+        status = rest.status(name)
+        assert (status.state, [t.state for t in status.tasks]) == ("RUNNING", ["RUNNING"])
+        errors.append(result.stderr)
+    assert not cp_dir.exists()  # no checkpoint, no audit line
+    return errors
+
+
+def test_retention_ms_just_below_the_span_is_refused_just_above_accepted(cli, worker,
+                                                                          tmp_path):
+    # Nothing is written to the topic: the sink is 0 s behind, the span is exactly
+    # outage + catch-up + 10 minutes, against 700 s of retention.ms.
     topic, name = unique("short-retention"), unique("outage-sink")
-    create_topic(worker.bootstrap, topic, config={"retention.ms": "60000"})
+    create_topic(worker.bootstrap, topic, config={"retention.ms": "700000"})
     base = ("-b", worker.bootstrap, "--connect-url", worker.url)
     with connector(worker, name, {"connector.class": FILE_SINK, "topics": topic,
                                   "file": str(tmp_path / "sink.txt")}) as rest:
+        for stderr in _refused_and_unchanged(cli, base, name, rest, tmp_path / "cp",
+                                             "--outage", "41s", "--catch-up-timeout", "60s"):
+            assert f"topic {topic} keeps records for 700 s (retention.ms), less than the " \
+                "701 s the rehearsal needs (the sink is 0 s behind" in stderr
+            assert "shorten --outage or --catch-up-timeout, or raise the topic's " \
+                "retention.ms to at least 701000" in stderr
+        allowed = cli(*base, "rehearse", "sink-outage", "--connector", name, "--outage", "39s",
+                      "--catch-up-timeout", "60s", "-o", "json")
+        assert allowed.code == 0, allowed.stderr
+        doc = allowed.json()
+        assert (doc["retention_ms"], doc["retention_needed_seconds"]) == ({topic: 700000}, 699)
+        assert doc["ingest_rate_per_sec"] == 0
+
+
+def test_retention_bytes_that_the_ingest_rate_fills_is_refused(cli, worker, tmp_path):
+    # About 10 records a second of about 80 bytes per partition: 100,000 bytes last about
+    # two minutes, less than the 690 s (and more) the rehearsal needs.
+    with steady_sink(worker, tmp_path, {"retention.bytes": "100000"}) as s:
+        for stderr in _refused_and_unchanged(cli, s["base"], s["name"], s["rest"], s["dir"],
+                                             "--outage", "30s", "--catch-up-timeout", "60s"):
+            assert f"topic {s['topic']} keeps 100000 bytes per partition (retention.bytes); " \
+                "at the current ingest, partition(s) " in stderr
+            assert "or raise the topic's retention.bytes to at least" in stderr
+            assert "retention.ms" not in stderr  # -1: kept forever by time
+
+
+def test_a_connector_with_a_failed_task_is_refused(cli, worker, tmp_path):
+    """A FileStreamSink whose file's directory is missing fails its task; the connector
+    itself stays RUNNING."""
+    rest, name, topic = client(worker), unique("failing-sink"), unique("failing-orders")
+    create_topic(worker.bootstrap, topic)
+    base = ("-b", worker.bootstrap, "--connect-url", worker.url)
+    rest.put_config(name, {"connector.class": FILE_SINK, "topics": topic, "tasks.max": "1",
+                           "file": str(tmp_path / "missing" / "sink.txt")})
+    try:
+        def states():
+            try:
+                status = rest.status(name)
+            except NotFoundError:  # no status yet: the worker writes it shortly
+                return None
+            return status.state, [t.state for t in status.tasks]
+
+        wait_for("the task to fail", lambda: states() == ("RUNNING", ["FAILED"]))
         for extra in ((), ("--execute",)):
             result = cli(*base, "rehearse", "sink-outage", "--connector", name, "--outage",
-                         "50s", "--catch-up-timeout", "30s", "--dir", tmp_path / "cp", *extra)
+                         "5s", "--dir", tmp_path / "cp", *extra)
             assert result.code == 3, result.stderr
-            assert f"topic {topic} keeps records for 60 s" in result.stderr
-            assert rest.status(name).state == "RUNNING"
-        assert not (tmp_path / "cp").exists()  # no checkpoint, no audit line
-        allowed = cli(*base, "rehearse", "sink-outage", "--connector", name, "--outage", "10s",
-                      "--catch-up-timeout", "20s")
-        assert allowed.code == 0, allowed.stderr
+            assert f"connector {name} is RUNNING but its task(s) 0 FAILED are not" in \
+                result.stderr
+            assert f"`ingestctl connectors restart {name} --execute`" in result.stderr
+            assert states() == ("RUNNING", ["FAILED"])  # not restarted, nothing changed
+        assert not (tmp_path / "cp").exists()
+    finally:
+        rest.delete(name)
 
 
 def test_outage_is_measured_and_the_connector_restored(cli, sink, tmp_path):

@@ -18,10 +18,24 @@ app = typer.Typer(
 
 
 def _table(doc: dict):
-    keep = {k: v for k, v in doc.items() if k not in ("samples", "steps")}
+    from .render import NUMBER, TEXT, Col, Table, dash
+    from .views import size, tasks_text
+
+    keep = {k: v for k, v in doc.items()
+            if k not in ("samples", "steps", "tasks", "ingest_by_topic")}
     pairs = [(k.replace("_", " "), json.dumps(v) if isinstance(v, dict | list) else v)
              for k, v in keep.items()]
+    if "tasks" in doc:
+        pairs.insert(3, ("tasks", tasks_text(doc["tasks"])))
     out = [key_values(doc["connector"], pairs)]
+    if doc.get("ingest_by_topic"):
+        out.append(Table("ingest", [
+            Col("topic", TEXT), Col("p", NUMBER), Col("records/s", NUMBER),
+            Col("bytes/s", NUMBER), Col("record size", NUMBER),
+            Col("retention.bytes lasts (s)", NUMBER)], [
+            (topic, p["partition"], p["ingest_rate_per_sec"], size(p["ingest_bytes_per_sec"]),
+             size(p["record_bytes"]), dash(p["retention_bytes_lasts_seconds"]))
+            for topic, t in doc["ingest_by_topic"].items() for p in t["partitions"]]))
     for step in doc.get("steps", []):
         out.append(f"  - {step}")
     return out
@@ -45,8 +59,10 @@ def sink_outage(
 ) -> None:
     """Stop a sink connector for --outage, sample its group's lag every second, resume it,
     and measure how long it takes to read what was written meanwhile. The connector always
-    ends in its prior state (Ctrl-C included). Refused (exit 3) when retention could delete
-    records before the sink reads them, or the sink is not RUNNING. Report: lag_before,
+    ends in its prior state (Ctrl-C included). The plan shows the topics' ingest rate
+    (records/s, bytes/s). Refused (exit 3) when the connector or a task is not RUNNING, or a
+    topic's retention.ms, or its retention.bytes at the current bytes/s, is shorter than the
+    sink's delay + --outage + --catch-up-timeout + 10 minutes. Report: lag_before,
     peak_lag, outage_seconds, no_progress_seconds, ingest_rate_per_sec, catch_up_seconds,
     catch_up_rate_per_sec, state_before, state_after, checkpoint, ended, samples."""
     from ..checkpoints import checkpoint_dir

@@ -2,11 +2,15 @@
 the outage, resume it, and measure how long it takes to catch up — with the connector always
 put back in its prior state, whatever happens (a failure, a timeout, Ctrl-C).
 
-Planned first: the plan names the connector, its group, topics and lag, and refuses (exit 3)
-an outage that could let records expire before the sink reads them (retention.ms shorter
-than the sink's current delay + the outage + the catch-up allowance). Executed, it takes a
-checkpoint of the connector first (a way back), samples the sink group's lag every second,
-and returns a report."""
+Planned first: the plan names the connector, its tasks, group, topics and lag, and the
+topics' ingest rate (records/s, and bytes/s estimated from the newest records' size; see
+inspection/ingest.py). It refuses (exit 3, see `refusals`) a connector or task that is not
+RUNNING, and an outage that could let records expire before the sink reads them: a topic's
+retention.ms, or its retention.bytes at a partition's current bytes/s, shorter than the
+sink's current delay + the outage + the catch-up allowance + 10 minutes. The issue asks for
+outage + catch-up + 10 minutes; the sink's delay is added because the records it has not read
+yet are the ones at risk. Executed, it takes a checkpoint of the connector first (a way
+back), samples the sink group's lag every second, and returns a report."""
 
 import time
 from collections.abc import Callable
@@ -17,6 +21,8 @@ from ..config import Settings
 from ..errors import NotFoundError, RefusedError
 from ..files import audit
 from ..inspection.groups import group_lag
+from ..inspection.ingest import Ingest
+from ..inspection.ingest import measure as measure_ingest
 from ..kafka import Admin, cluster_id, metadata
 from ..parsing import format_time
 from ..services.connect import Connect, is_sink, sink_group, sink_topics
@@ -24,15 +30,21 @@ from ..services.connect import Connect, is_sink, sink_group, sink_topics
 SAMPLE_SECONDS = 1.0
 
 
+MARGIN_MS = 10 * 60_000  # retention must outlast the rehearsal by this much
+
+
 @dataclass
 class Target:
     connector: str
     state: str
+    tasks: list[tuple[int, str]]  # (task id, state)
     group: str
     topics: list[str]
     lag: int
     lag_seconds: float | None
     retention_ms: dict[str, int | None]  # None: no time-based deletion
+    retention_bytes: dict[str, int | None]  # per partition; None: no size-based deletion
+    ingest: Ingest
 
 
 def _target(settings: Settings, admin: Admin, connect: Connect, name: str) -> Target:
@@ -47,33 +59,118 @@ def _target(settings: Settings, admin: Admin, connect: Connect, name: str) -> Ta
     group = sink_group(name, config)
     lag = group_lag(admin, [group])[group]
     topics = sink_topics(config) or lag.topics
-    configs = metadata.topic_configs(admin, [t for t in topics
-                                             if t in metadata.list_topics(admin)])
-    retention = {}
+    known = metadata.list_topics(admin)
+    configs = metadata.topic_configs(admin, [t for t in topics if t in known])
+    retention_ms, retention_bytes = {}, {}
     for t in topics:
         c = configs.get(t, {})
-        ms = int(c.get("retention.ms", "-1") or -1)
         deletes = "delete" in (c.get("cleanup.policy") or "delete")
-        retention[t] = ms if ms >= 0 and deletes else None
+        ms = int(c.get("retention.ms") or -1)
+        size = int(c.get("retention.bytes") or -1)
+        retention_ms[t] = ms if ms >= 0 and deletes else None
+        retention_bytes[t] = size if size >= 0 and deletes else None
     ages = [p.lag_seconds for p in lag.partitions if p.lag_seconds is not None]
-    return Target(name, status.state, group, topics, lag.total_lag,
-                  max(ages) if ages else None, retention)
+    ingest = measure_ingest(admin, [(t, p) for t in topics if t in known
+                                    for p in known[t].partitions])
+    return Target(name, status.state, [(t.id, t.state) for t in status.tasks], group, topics,
+                  lag.total_lag, max(ages) if ages else None, retention_ms, retention_bytes,
+                  ingest)
 
 
-def _refusals(target: Target, outage_ms: int, catch_up_ms: int) -> list[str]:
+def _s(ms: float) -> str:
+    """Milliseconds as seconds for a sentence: 60000 -> '60', 1500 -> '1.5'."""
+    return f"{ms / 1000:.3f}".rstrip("0").rstrip(".")
+
+
+def needed_ms(target: Target, outage_ms: int, catch_up_ms: int) -> int:
+    """How long retention must keep records: the sink's current delay (the records it has not
+    read yet are the ones at risk) + the outage + the catch-up allowance + MARGIN_MS."""
+    return int((target.lag_seconds or 0) * 1000) + outage_ms + catch_up_ms + MARGIN_MS
+
+
+def refusals(target: Target, outage_ms: int, catch_up_ms: int) -> list[str]:
+    """One sentence per reason the rehearsal must not run: what is wrong, and what to do."""
     problems = []
-    if target.state != "RUNNING":
-        problems.append(f"connector {target.connector} is {target.state}; a rehearsal starts "
-                        "from a RUNNING sink (resume it first, or rehearse another)")
-    behind_ms = int((target.lag_seconds or 0) * 1000)
-    for topic, ms in target.retention_ms.items():
-        if ms is not None and behind_ms + outage_ms + catch_up_ms >= ms:
+    name = target.connector
+    if target.state in ("PAUSED", "STOPPED"):
+        problems.append(f"connector {name} is {target.state}; a rehearsal starts from a "
+                        f"RUNNING sink: resume it first (`ingestctl connectors resume {name} "
+                        "--execute`), or rehearse another")
+    elif target.state != "RUNNING":
+        problems.append(f"connector {name} is {target.state}; a rehearsal starts from a "
+                        f"RUNNING sink: restart it first (`ingestctl connectors restart {name} "
+                        "--execute`), or rehearse another")
+    elif not target.tasks:
+        problems.append(f"connector {name} has no tasks, so nothing reads its topics; wait "
+                        "until Kafka Connect has started them (`ingestctl connectors describe "
+                        f"{name}`)")
+    else:
+        down = [f"{task} {state}" for task, state in target.tasks if state != "RUNNING"]
+        if down:
             problems.append(
-                f"topic {topic} keeps records for {ms / 1000:g} s (retention.ms), but the "
-                f"sink is {behind_ms / 1000:g} s behind and the outage plus its catch-up "
-                f"allowance last up to {(outage_ms + catch_up_ms) / 1000:g} s: records could "
-                "expire before the sink reads them; shorten --outage or --catch-up-timeout")
+                f"connector {name} is RUNNING but its task(s) {', '.join(down)} are not: "
+                "the rehearsal would restart them at its end, not put the sink back as it "
+                f"was, and a broken sink measures nothing; restart them first (`ingestctl "
+                f"connectors restart {name} --execute`) and rehearse once every task runs")
+    behind_ms = int((target.lag_seconds or 0) * 1000)
+    need = needed_ms(target, outage_ms, catch_up_ms)
+    why = (f"the sink is {_s(behind_ms)} s behind, the outage and its catch-up allowance last "
+           f"up to {_s(outage_ms + catch_up_ms)} s, plus a {_s(MARGIN_MS)} s margin")
+    for topic in target.topics:
+        ms = target.retention_ms.get(topic)
+        if ms is not None and ms < need:
+            problems.append(
+                f"topic {topic} keeps records for {_s(ms)} s (retention.ms), less than the "
+                f"{_s(need)} s the rehearsal needs ({why}): records could expire before the "
+                "sink reads them; shorten --outage or --catch-up-timeout, or raise the "
+                f"topic's retention.ms to at least {need}")
+        size = target.retention_bytes.get(topic)
+        if size is None:
+            continue
+        # A partition with no ingest (or no record to size) cannot fill up by bytes.
+        short = [p for p in target.ingest.of_topic(topic)
+                 if p.bytes_per_sec and size / p.bytes_per_sec * 1000 < need]
+        if short:
+            rate = max(p.bytes_per_sec for p in short)
+            worst = next(p for p in short if p.bytes_per_sec == rate)
+            lasts_ms = size / rate * 1000
+            partitions = ", ".join(str(p.partition) for p in short)
+            problems.append(
+                f"topic {topic} keeps {size} bytes per partition (retention.bytes); at the "
+                f"current ingest, partition(s) {partitions} fill that in less than the "
+                f"{_s(need)} s the rehearsal needs ({why}): partition {worst.partition} writes "
+                f"about {rate:.0f} bytes/s and fills it in {_s(round(lasts_ms, -2))} s; "
+                "records could be deleted before the sink reads them; shorten --outage or "
+                "--catch-up-timeout, or raise the topic's retention.bytes to at least "
+                f"{int(rate * need / 1000) + 1}")
     return problems
+
+
+def _ingest_doc(target: Target) -> dict:
+    """Per topic: records/s and bytes/s, and per partition also the newest records' mean size
+    and how long retention.bytes lasts at that rate (null: no limit, or no ingest)."""
+    out = {}
+    for topic in target.topics:
+        rows = []
+        for p in target.ingest.of_topic(topic):
+            size = target.retention_bytes.get(topic)
+            lasts = (round(size / p.bytes_per_sec, 1) if size is not None and p.bytes_per_sec
+                     else None)
+            rows.append({"partition": p.partition,
+                         "ingest_rate_per_sec": round(p.records_per_sec, 1),
+                         "ingest_bytes_per_sec": _round(p.bytes_per_sec),
+                         "record_bytes": _round(p.record_bytes),
+                         "retention_bytes_lasts_seconds": lasts})
+        known = [r["ingest_bytes_per_sec"] for r in rows]
+        out[topic] = {
+            "ingest_rate_per_sec": round(sum(r["ingest_rate_per_sec"] for r in rows), 1),
+            "ingest_bytes_per_sec": (None if None in known else round(sum(known), 1)),
+            "partitions": rows}
+    return out
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def plan(settings: Settings, connector: str, outage_ms: int, catch_up_ms: int) -> dict:
@@ -81,12 +178,20 @@ def plan(settings: Settings, connector: str, outage_ms: int, catch_up_ms: int) -
     admin = Admin(settings)
     connect = Connect(settings)
     target = _target(settings, admin, connect, connector)
+    by_topic = _ingest_doc(target)
+    known = [t["ingest_bytes_per_sec"] for t in by_topic.values()]
     doc = {
         "executed": False, "connector": connector, "state": target.state,
+        "tasks": [{"id": task, "state": state} for task, state in target.tasks],
         "group": target.group, "topics": target.topics, "lag": target.lag,
         "lag_seconds": target.lag_seconds,
-        "retention_ms": target.retention_ms,
+        "ingest_rate_per_sec": round(target.ingest.records_per_sec, 1),
+        "ingest_bytes_per_sec": None if None in known else round(sum(known), 1),
+        "ingest_sample_seconds": target.ingest.seconds,
+        "retention_ms": target.retention_ms, "retention_bytes": target.retention_bytes,
+        "retention_needed_seconds": needed_ms(target, outage_ms, catch_up_ms) / 1000,
         "outage_seconds": outage_ms / 1000, "catch_up_timeout_seconds": catch_up_ms / 1000,
+        "ingest_by_topic": by_topic,
         "steps": [
             f"checkpoint connector {connector} (its state and offsets: a way back)",
             f"stop {connector} and sample its group's lag every second for "
@@ -97,7 +202,7 @@ def plan(settings: Settings, connector: str, outage_ms: int, catch_up_ms: int) -
             "Ctrl-C",
         ],
     }
-    problems = _refusals(target, outage_ms, catch_up_ms)
+    problems = refusals(target, outage_ms, catch_up_ms)
     if problems:
         raise RefusedError("refused: the rehearsal could lose records or start from the "
                            "wrong state; nothing changed.", problems)
