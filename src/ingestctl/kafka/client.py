@@ -80,6 +80,7 @@ class Admin:
         self.settings = settings
         self.errors = ClientErrors()
         self.client = _create(AdminClient, client_config(settings, self.errors), "the admin client")
+        self._brokers_known = False
 
     def result(self, future, what: str):
         try:
@@ -112,6 +113,15 @@ class Admin:
                 pass
             return self.result(future, what)
 
+    def learn_brokers(self) -> None:
+        """Ask for the cluster's metadata once, before the first request routed to partition
+        leaders. On a fresh admin client, librdkafka's ListOffsets looks the leaders up while
+        its bootstrap connection is still coming up, and one time in ten here it skips that
+        lookup and waits 1 to 3 s to retry; a full metadata request first (~50 ms) avoids
+        it."""
+        if not self._brokers_known:
+            self.metadata("learning the cluster's brokers")
+
     def metadata(self, what: str, topic: str | None = None):
         """list_topics() within the timeout, asked in short slices so that an authentication
         failure (learnt through error_cb) ends it at once rather than at the timeout."""
@@ -119,7 +129,9 @@ class Admin:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                return self.client.list_topics(topic=topic, timeout=max(0.1, min(0.5, remaining)))
+                found = self.client.list_topics(topic=topic, timeout=max(0.1, min(0.5, remaining)))
+                self._brokers_known = self._brokers_known or topic is None
+                return found
             except KafkaException as exc:
                 self.client.poll(0)
                 err = exc.args[0] if exc.args else None

@@ -114,6 +114,7 @@ def list_offsets(admin: Admin, specs: dict[TP, object], read_committed: bool = T
     it, or -1 when there is none (the result then holds offset -1)."""
     if not specs:
         return {}
+    admin.learn_brokers()
     request = {}
     for (topic, partition), spec in specs.items():
         if spec == "earliest":
