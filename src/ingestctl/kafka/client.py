@@ -114,13 +114,15 @@ class Admin:
             return self.result(future, what)
 
     def learn_brokers(self) -> None:
-        """Ask for the cluster's metadata once, before the first request routed to partition
-        leaders. On a fresh admin client, librdkafka's ListOffsets looks the leaders up while
-        its bootstrap connection is still coming up, and one time in ten here it skips that
-        lookup and waits 1 to 3 s to retry; a full metadata request first (~50 ms) avoids
-        it."""
+        """Talk to the cluster once before the first request routed to partition leaders.
+        On a fresh admin client, librdkafka's ListOffsets looks the leaders up while its
+        bootstrap connection is still coming up, and about one time in six here it skips
+        that lookup ("no usable brokers") and retries 1 to 3 s later (librdkafka#1641,
+        #2869). One DescribeCluster request first (~3 ms) avoids it."""
         if not self._brokers_known:
-            self.metadata("learning the cluster's brokers")
+            self.result(self.client.describe_cluster(request_timeout=self.timeout),
+                        "learning the cluster's brokers")
+            self._brokers_known = True
 
     def metadata(self, what: str, topic: str | None = None):
         """list_topics() within the timeout, asked in short slices so that an authentication
