@@ -127,13 +127,14 @@ class Admin:
     def metadata(self, what: str, topic: str | None = None):
         """list_topics() within the timeout, asked in short slices so that an authentication
         failure (learnt through error_cb) ends it at once rather than at the timeout."""
+        # A fresh client's first list_topics() waits out a ~50 ms connection back-off that a
+        # DescribeCluster first does not.
+        self.learn_brokers()
         deadline = time.monotonic() + self.timeout
         while True:
             remaining = deadline - time.monotonic()
             try:
-                found = self.client.list_topics(topic=topic, timeout=max(0.1, min(0.5, remaining)))
-                self._brokers_known = self._brokers_known or topic is None
-                return found
+                return self.client.list_topics(topic=topic, timeout=max(0.1, min(0.5, remaining)))
             except KafkaException as exc:
                 self.client.poll(0)
                 err = exc.args[0] if exc.args else None
