@@ -313,7 +313,7 @@ def _cell(value, shown: str, width: int, kind: str):
     text = cut(shown, width) if kind == TEXT else shown
     if isinstance(value, Text):
         return value if text == value.plain else Text(text, style=value.style)
-    return text
+    return Text(text)  # as it is: a plain string would be read as console markup and emoji
 
 
 def _render_table(view: Table, console, options):
