@@ -253,14 +253,22 @@ def _header_width(header: str, wrap: bool) -> int:
 def _layout(view: Table, width: int):
     """(step, shown column indexes, widths, cells by column) of the first step that fits."""
     columns = view.columns
+    # What a column shows, and its widest cell, change between steps only with the time form:
+    # worked out once per column and time shift (a big table has thousands of rows).
+    cells_by_shift: dict[tuple[int, int], list[str]] = {}
+    widest: dict[tuple[int, int], int] = {}
     for number, step in enumerate(_STEPS):
         last = number == len(_STEPS) - 1
         shown = [i for i, c in enumerate(columns) if not 0 < c.optional <= step.drop]
-        cells = {i: _cells(columns[i], [row[i] for row in view.rows], step.time_shift)
-                 for i in shown}
-        natural = {i: max([cell_len(s) for s in cells[i]] +
-                          [_header_width(columns[i].header, step.wrap_headers)])
-                   for i in shown}
+        keys = {i: (i, step.time_shift if columns[i].kind == TIME else 0) for i in shown}
+        for i, key in keys.items():
+            if key not in cells_by_shift:
+                cells_by_shift[key] = _cells(columns[i], [row[i] for row in view.rows],
+                                             step.time_shift)
+                widest[key] = max(map(cell_len, cells_by_shift[key]), default=0)
+        cells = {i: cells_by_shift[key] for i, key in keys.items()}
+        natural = {i: max(widest[key], _header_width(columns[i].header, step.wrap_headers))
+                   for i, key in keys.items()}
         widths = dict(natural)
         room = width - step.gap * (len(shown) - 1)
         free = [i for i in shown if columns[i].kind == TEXT]
