@@ -9,6 +9,7 @@ notes) gives way, cut with an ellipsis. JSON and YAML always carry every value w
 """
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console
+from rich.segment import Segment
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -253,14 +255,22 @@ def _header_width(header: str, wrap: bool) -> int:
 def _layout(view: Table, width: int):
     """(step, shown column indexes, widths, cells by column) of the first step that fits."""
     columns = view.columns
+    # What a column shows, and its widest cell, change between steps only with the time form:
+    # worked out once per column and time shift (a big table has thousands of rows).
+    cells_by_shift: dict[tuple[int, int], list[str]] = {}
+    widest: dict[tuple[int, int], int] = {}
     for number, step in enumerate(_STEPS):
         last = number == len(_STEPS) - 1
         shown = [i for i, c in enumerate(columns) if not 0 < c.optional <= step.drop]
-        cells = {i: _cells(columns[i], [row[i] for row in view.rows], step.time_shift)
-                 for i in shown}
-        natural = {i: max([cell_len(s) for s in cells[i]] +
-                          [_header_width(columns[i].header, step.wrap_headers)])
-                   for i in shown}
+        keys = {i: (i, step.time_shift if columns[i].kind == TIME else 0) for i in shown}
+        for i, key in keys.items():
+            if key not in cells_by_shift:
+                cells_by_shift[key] = _cells(columns[i], [row[i] for row in view.rows],
+                                             step.time_shift)
+                widest[key] = max(map(cell_len, cells_by_shift[key]), default=0)
+        cells = {i: cells_by_shift[key] for i, key in keys.items()}
+        natural = {i: max(widest[key], _header_width(columns[i].header, step.wrap_headers))
+                   for i, key in keys.items()}
         widths = dict(natural)
         room = width - step.gap * (len(shown) - 1)
         free = [i for i in shown if columns[i].kind == TEXT]
@@ -307,9 +317,10 @@ def cut(value, width: int) -> str:
     return out + ELLIPSIS
 
 
-def _cell(value, shown: str, width: int, kind: str):
+def _cell(value, shown: str, width: int, kind: str) -> str | Text:
     """A cell as the table shows it: free text cut to its width; a rich Text (a state in its
-    colour, say) keeps its styles unless cut or reformatted."""
+    colour, say) keeps its styles unless cut or reformatted; any other value is a string,
+    printed as it is (never read as console markup)."""
     text = cut(shown, width) if kind == TEXT else shown
     if isinstance(value, Text):
         return value if text == value.plain else Text(text, style=value.style)
@@ -320,18 +331,70 @@ def _render_table(view: Table, console, options):
     if view.title:
         yield from _flowed(view.title, options.max_width, "bold")
     step, shown, widths, cells = _layout(view, options.max_width)
+    total = sum(widths.values()) + step.gap * (len(shown) - 1)
+    options = options.update(width=max(total, 1))
+    yield from console.render(_header(view, step, shown, widths), options)
+    # The rows are written here, a line each: every width is fixed and no cell wraps, so a
+    # cell is its value justified in its width. (Rich's table measured, padded and cropped
+    # each cell, which cost seconds for tables of thousands of rows.)
+    # Between two cells: the padding of the first, then the box's divider (a space, or '|'
+    # where rich draws its boxes in ASCII).
+    divider = box.SIMPLE_HEAD.substitute(options, console.safe_box).mid_vertical
+    gap = " " * (step.gap - 1) + divider
+    justified = [_justified(view, i, cells[i], widths[i], console, options) for i in shown]
+    for line in zip(*justified, strict=True):
+        if all(isinstance(cell, str) for cell in line):
+            yield Segment(gap.join(line))
+        else:
+            for number, cell in enumerate(line):
+                if number:
+                    yield Segment(gap)
+                if isinstance(cell, str):
+                    yield Segment(cell)
+                else:
+                    yield from cell  # rich's segments: a terminal writes styles per segment
+        yield Segment.line()
+
+
+def _header(view: Table, step: _Step, shown: list[int], widths: dict[int, int]) -> RichTable:
+    """The header row (a header may fold over several lines) and the rule under it, laid out
+    by rich: a table of the shown columns with no rows."""
     table = RichTable(show_edge=False, pad_edge=False, box=box.SIMPLE_HEAD,
                       collapse_padding=True, padding=(0, 1) if step.gap == 2 else (0, 0))
     for i in shown:
         col = view.columns[i]
         table.add_column(Text(col.header, overflow="fold", no_wrap=False),
-                         justify="right" if col.kind == NUMBER else "left",
-                         width=widths[i], no_wrap=True, overflow="ellipsis")
-    for r, row in enumerate(view.rows):
-        table.add_row(*[_cell(row[i], cells[i][r], widths[i], view.columns[i].kind)
-                        for i in shown])
-    total = sum(widths.values()) + step.gap * (len(shown) - 1)
-    yield from console.render(table, options.update(width=max(total, 1)))
+                         justify="right" if col.kind == NUMBER else "left", width=widths[i])
+    return table
+
+
+# Rich's Text expands tabs and drops some control codes: a cell holding one is rendered by
+# rich, as a styled cell is, rather than padded by its length here.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _justified(view: Table, i: int, shown: list[str], width: int, console, options) -> list:
+    """Column i's cells, each `width` cells wide: a string, or the segments rich renders a
+    styled Text (or text with a control code) into."""
+    col = view.columns[i]
+    justify = "right" if col.kind == NUMBER else "left"
+    cell_options = options.update(width=width, justify=justify, no_wrap=True,
+                                  overflow="ellipsis", height=None)
+    out: list[str | list[Segment]] = []
+    for row, text in zip(view.rows, shown, strict=True):
+        cell = _cell(row[i], text, width, col.kind)
+        if isinstance(cell, Text) or _CONTROL.search(cell):
+            # One line at most: the value fits its width (past it, a tab expanded is cut, as
+            # before), and nothing at all is rendered 0 cells wide.
+            lines = console.render_lines(Text(cell) if isinstance(cell, str) else cell,
+                                         cell_options)
+            out.append(lines[0] if lines else [])
+        elif justify == "right":
+            cell = cell.rstrip()  # as rich justifies to the right
+            out.append(" " * (width - cell_len(cell)) + cell)
+        else:
+            out.append(cell + " " * (width - cell_len(cell)))
+    return out
 
 
 # -- key and value lines ---------------------------------------------------------------------
