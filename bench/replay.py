@@ -56,6 +56,13 @@ def create(bootstrap: str, topic: str) -> None:
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(timeout=30)
 
 
+def delete(bootstrap: str, topic: str) -> None:
+    """Copies are deleted once measured: a run writes ~40 copies of the source, and a disk
+    and page cache filling up with them slows the later pipelines."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.delete_topics([topic])[topic].result(timeout=30)
+
+
 def fill(bootstrap: str, topic: str, records: int) -> dict[int, int]:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50,
                          "queue.buffering.max.messages": 500_000})
@@ -292,8 +299,17 @@ REFERENCE = "tuned"
 
 def run_pipeline(bootstrap: str, source: str, target: str, end: dict[int, int], how
                  ) -> tuple[Run, str]:
-    """One pipeline copying `end` (every partition from offset 0) into target."""
+    """One pipeline copying `end` (every partition from offset 0) into target (deleted
+    after)."""
     create(bootstrap, target)
+    try:
+        return _run_pipeline(bootstrap, source, target, end, how)
+    finally:
+        delete(bootstrap, target)
+
+
+def _run_pipeline(bootstrap: str, source: str, target: str, end: dict[int, int], how
+                  ) -> tuple[Run, str]:
     if how in ("raw", "raw+", "raw+tuned"):
         return timed([sys.executable, __file__, "--raw-loop", bootstrap, source, target,
                       json.dumps(end), *(["--provenance"] if how != "raw" else []),

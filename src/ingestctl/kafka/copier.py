@@ -139,6 +139,8 @@ class Copier:
                 PROVENANCE_HEADERS[3])
         self._accepts = selection.accepts if selection.filters else None
         self._drop = selection.drop_headers
+        self._plain = (self._accepts is None and not self._drop and dedupe is None
+                       and self._invalid_policy is None)
         self._dedupe_header, seen = dedupe if dedupe is not None else (None, None)
         self._admit = seen.admit if seen is not None else None
         self._source_topic = source_topic
@@ -177,6 +179,10 @@ class Copier:
             # consume(n, timeout) waits out its whole timeout unless n messages arrive: take
             # what is queued, and block only until the first message when nothing is.
             msgs = self._consumer.consume(max_records, 0) or self._consumer.consume(1, 0.1)
+        if max_bytes is None and self._plain:
+            written, written_bytes = self._copy_plain(msgs)
+            self._settle(at_tail=len(msgs) < max_records)
+            return written, written_bytes
         limit = max_bytes or sys.maxsize
         produce = self._producer.produce
         poll = self._producer.poll
@@ -277,6 +283,54 @@ class Copier:
         self._settle(at_tail=not self._leftover and len(msgs) < max_records
                      and self.invalid_stop is None)
         return written, written_bytes
+
+    def _copy_plain(self, msgs: list) -> tuple[int, int]:
+        """copy_batch's loop for a copy with no filter, validation, dedupe, dropped header or
+        byte quota: the same writes and counters with a third fewer steps per record (~0.2 µs
+        of ~4 µs in bench/replay.py)."""
+        produce, poll = self._producer.produce, self._producer.poll
+        topic, by_key = self._target_topic, self._by_key
+        ends, nexts, records, sizes = self._end, self._next, self._records, self._bytes
+        provenance, provenance_size = self._provenance, self._provenance_size
+        offset_header = PROVENANCE_HEADERS[3]
+        name_sizes = self._name_sizes
+        records_before = sum(records)
+        written_bytes = 0
+        p = offset = -1
+        try:
+            for msg in msgs:
+                if msg.error() is not None:
+                    raise self._read_error(msg.error())
+                p = msg.partition()
+                offset = msg.offset()
+                if offset >= ends[p]:
+                    continue
+                key, value, headers = msg.key(), msg.value(), msg.headers()
+                offset_text = b"%d" % offset
+                size = provenance_size[p] + len(offset_text) + len(key or b"") + len(value or b"")
+                if headers:
+                    for name, header_value in headers:
+                        size += name_sizes.get(name) or _utf8_size(name_sizes, name)
+                        if header_value is not None:
+                            size += len(header_value)
+                    headers = [*headers, *provenance[p], (offset_header, offset_text)]
+                else:
+                    headers = [*provenance[p], (offset_header, offset_text)]
+                timestamp_type, timestamp = msg.timestamp()
+                try:
+                    produce(topic, value, key, -1 if by_key else p, None, None,
+                            timestamp if timestamp_type else 0, headers)
+                except BufferError:
+                    self._produce_when_queued(topic, value, key, -1 if by_key else p, None,
+                                              None, timestamp if timestamp_type else 0, headers)
+                nexts[p] = offset + 1
+                records[p] += 1
+                sizes[p] += size
+                written_bytes += size
+            poll(0)
+        except KafkaException as exc:
+            raise self._write_error(exc, p, offset) from None
+        return sum(records) - records_before, written_bytes
 
     def _produce_when_queued(self, *args) -> None:
         while True:
