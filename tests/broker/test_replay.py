@@ -73,6 +73,8 @@ def test_plan_shows_the_window_and_writes_nothing(cli, kafka_bootstrap, topics):
     assert 15_000 < plan["bytes"] < 40_000
     assert plan["estimated_duration_seconds"] == pytest.approx(plan["bytes"] / 10_000)
     assert "add --execute" in result.stderr
+    # a small window is copied fastest by one process: no workers suggested
+    assert plan["suggested_workers"] == 1 and "--workers" not in result.stderr
     assert end_offsets(kafka_bootstrap, dst, range(3)) == {0: 0, 1: 0, 2: 0}
     # the same command gives the same id; another window another
     again = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
@@ -80,6 +82,23 @@ def test_plan_shows_the_window_and_writes_nothing(cli, kafka_bootstrap, topics):
     other = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
                    "--start-offset", "0:10,2:150").json()
     assert again["replay_id"] == plan["replay_id"] != other["replay_id"]
+
+
+def test_plan_suggests_workers_for_a_window_past_where_they_pay_off(cli, kafka_bootstrap,
+                                                                     topics, monkeypatch):
+    src, dst, _ = topics
+    monkeypatch.setattr("ingestctl.replay.plan.WORKERS_PAY_OFF_RECORDS", 300)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    result = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
+                    "--start-offset", "0")
+    assert result.code == 0, result.stderr
+    plan = result.json()
+    assert plan["records"] >= 300 and plan["suggested_workers"] == 2
+    assert f"{plan['records']:,} offsets to copy: --workers 2" in result.stderr
+    # already asked for: nothing more to say
+    asked = replay(cli, kafka_bootstrap, "--from-topic", src, "--to-topic", dst,
+                   "--start-offset", "0", "--workers", "2")
+    assert asked.code == 0 and "--workers 2 (one" not in asked.stderr
 
 
 def test_exact_window_by_offsets(cli, kafka_bootstrap, topics, tmp_path):

@@ -328,3 +328,16 @@ def test_replay_list_selects_by_status_and_topic_newest_first():
     assert ids(select(rows, topic="orders")) == ["rp-c", "rp-a"]  # as source or as target
     assert ids(select(rows, status="incomplete", topic="payments")) == ["rp-b"]
     assert select(rows, topic="orders.repai") == []
+
+
+def test_workers_are_suggested_from_the_window_size_on_one_per_core(monkeypatch):
+    from ingestctl.replay.plan import WORKERS_PAY_OFF_RECORDS, suggested_workers
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    below = WORKERS_PAY_OFF_RECORDS - 1
+    assert suggested_workers(below, 12, None) == 1
+    assert suggested_workers(WORKERS_PAY_OFF_RECORDS, 12, None) == 8  # one per core
+    assert suggested_workers(WORKERS_PAY_OFF_RECORDS, 3, None) == 3  # no more than partitions
+    assert suggested_workers(10 * WORKERS_PAY_OFF_RECORDS, 12, (0, 2)) == 1  # a shard: one
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert suggested_workers(WORKERS_PAY_OFF_RECORDS, 12, None) == 1

@@ -215,6 +215,11 @@ def replay(
     if not execute:
         document = replay_plan.plan_document(source, plan, request.shard)
         emit(state.output, document, views.plan)
+        suggested = document["suggested_workers"]
+        if suggested > request.workers and request.shard is None:
+            note(f"{document['records']:,} offsets to copy: --workers {suggested} (one per core) "
+                 f"copies them faster; workers pay off from "
+                 f"~{replay_plan.WORKERS_PAY_OFF_RECORDS:,} records.")
         note("nothing changed; add --execute to copy.")
         return
     with _progress_bar(plan.replay_id) as progress:
