@@ -182,8 +182,9 @@ def _describe_identity(plan: dict) -> str:
 
 # bench/replay.py's --workers curve (2 cores, the broker on the same machine): a worker is a
 # fresh interpreter with its own clients and transaction, ~0.25 s more start-up than one
-# process; two workers copied 1M records 1.3x faster than one, but 100k ones slower.
-WORKERS_PAY_OFF_RECORDS = 200_000
+# process; two workers copied 1M records 1.1-1.3x faster than one, 100k ones slower. Fitted
+# to each run, the two cross at ~180,000 and ~360,000 records.
+WORKERS_PAY_OFF_RECORDS = 300_000
 
 
 def suggested_workers(records: int, partitions: int, shard: tuple[int, int] | None) -> int:
