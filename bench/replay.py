@@ -1,30 +1,32 @@
 """Replay throughput and quota accuracy, side by side on one sandbox broker.
 
 ~1M records × 200 B in 6 partitions (key, one header, timestamps). Each pipeline copies the
-whole topic into a fresh 6-partition topic, as its own process (wall time includes start-up;
-peak RSS from wait4):
+whole topic into a fresh 6-partition topic (deleted once measured), as its own process: wall
+time includes start-up; peak RSS and the CPU time of its processes from wait4, and the
+broker's CPU over the same time from /proc (when the bench started the broker, or
+INGESTCTL_BENCH_BROKER_PID names it):
 
   raw loop    plain confluent-kafka consume(1000) -> produce with the client's defaults, same
               partition, headers and timestamps kept, at-least-once, stopping on the end
               offsets; the same loop adding the replay's four provenance headers (the bytes a
-              replay writes); and that one with the replay's consumer settings (its
-              fetch.queue.backoff.ms above all), to show what the replay costs beyond them
+              replay writes); and the tuned loop every replay figure is compared with (issue
+              19's settings: TUNED_CONSUMER, TUNED_PRODUCER, consume(1000, 1.0))
   kcat pipe   kcat -C … -e | kcat -P … (keys and values only), when kcat is installed
-  ingestctl   replay --execute exactly-once, --mode at-least-once, and --workers 2; and
+  ingestctl   replay --execute exactly-once, --mode at-least-once, --workers 2 and 4; and
               exactly-once with --dedupe-header seq (every record a distinct key: no record
               is dropped, every one is looked up and remembered, the worst case for memory),
               without and with --dedupe-horizon
 
-Then a quota run: `--rate 2MiB/s` over a window sized for ~30 s, its target's high
-watermark sampled every 0.5 s: achieved rate per 5 s and the worst deviation over any 10 s.
-Goals: exactly-once ≥ 0.9× the raw loop; --workers 2 close to the kcat pipe; quota within
-±2 %; RSS < 150 MB.
+Then --workers 1, 2 and 4 on windows of 1 %, 10 % and all of the records; a quota run
+(`--rate 2MiB/s` over a window sized for ~30 s, its target's high watermark sampled every
+0.5 s: achieved rate per 5 s and the worst deviation over any 10 s); and a dedupe resume (a
+--dedupe-header replay interrupted at ~80 % of the window and run again, which first reads
+back every key the replay wrote: its read-back rate, the resume's wall time and peak RSS).
+Goals: exactly-once ≥ 0.9× the tuned loop; --workers 2 ≥ 0.9× the kcat pipe (or CPU per
+record showing the cores are the limit); quota within ±2 %; RSS < 150 MB.
 
-Then a dedupe resume: a --dedupe-header replay interrupted (SIGINT, exit 6) at ~80 % of the
-window and run again, which first reads back every key the replay wrote: its read-back rate,
-the resume's wall time and peak RSS.
-
-  .venv/bin/python bench/replay.py [--records N]   (INGESTCTL_BENCH_BOOTSTRAP: use a broker)
+  .venv/bin/python bench/replay.py [--records N] [--rounds R] [--only eos,tuned,…] [--no-extras]
+  (INGESTCTL_BENCH_BOOTSTRAP: use a running broker)
 """
 
 import argparse
