@@ -17,9 +17,7 @@ from .errors import describe
 
 def cluster_info(settings: Settings) -> dict:
     admin = Admin(settings)
-    desc = admin.result(
-        admin.client.describe_cluster(request_timeout=settings.timeout), "describing the cluster"
-    )
+    desc = admin.cluster()
     controller = desc.controller
     return {
         "cluster_id": desc.cluster_id,
@@ -34,16 +32,12 @@ def cluster_info(settings: Settings) -> dict:
 
 
 def cluster_id(admin: Admin) -> str:
-    desc = admin.result(
-        admin.client.describe_cluster(request_timeout=admin.timeout), "describing the cluster"
-    )
-    return desc.cluster_id
+    return admin.cluster().cluster_id
 
 
 def broker_count(admin: Admin) -> int:
     # DescribeCluster, not full metadata: a fresh client's first list_topics() waits ~50 ms.
-    return len(admin.result(admin.client.describe_cluster(request_timeout=admin.timeout),
-                            "listing brokers").nodes)
+    return len(admin.cluster().nodes)
 
 
 def topic_overrides(admin: Admin, topic: str) -> dict[str, str]:

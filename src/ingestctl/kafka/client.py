@@ -80,7 +80,7 @@ class Admin:
         self.settings = settings
         self.errors = ClientErrors()
         self.client = _create(AdminClient, client_config(settings, self.errors), "the admin client")
-        self._brokers_known = False
+        self._cluster = None  # the DescribeCluster answer, asked once
 
     def result(self, future, what: str):
         try:
@@ -113,16 +113,21 @@ class Admin:
                 pass
             return self.result(future, what)
 
+    def cluster(self):
+        """The cluster's description (id, controller, brokers), asked once per client."""
+        if self._cluster is None:
+            self._cluster = self.result(
+                self.client.describe_cluster(request_timeout=self.timeout),
+                "describing the cluster")
+        return self._cluster
+
     def learn_brokers(self) -> None:
         """Talk to the cluster once before the first request routed to partition leaders.
         On a fresh admin client, librdkafka's ListOffsets looks the leaders up while its
         bootstrap connection is still coming up, and about one time in six here it skips
         that lookup ("no usable brokers") and retries 1 to 3 s later (librdkafka#1641,
         #2869). One DescribeCluster request first (~3 ms) avoids it."""
-        if not self._brokers_known:
-            self.result(self.client.describe_cluster(request_timeout=self.timeout),
-                        "learning the cluster's brokers")
-            self._brokers_known = True
+        self.cluster()
 
     def metadata(self, what: str, topic: str | None = None):
         """list_topics() within the timeout, asked in short slices so that an authentication
